@@ -34,6 +34,11 @@ od::parser& shard_parser() {
   return parser;
 }
 
+od::parser& nested_parser() {
+  thread_local od::parser parser;
+  return parser;
+}
+
 error from_simdjson(simdjson::error_code code) {
   errc c;
   switch (code) {

@@ -136,6 +136,22 @@ result<void> parse_padded(std::string_view text, std::size_t capacity, F&& f) {
   return {};
 }
 
+// Like parse(), on a second per-thread parser: for decoding a document while
+// another (the one holding `text`'s origin) is still being iterated.
+od::parser& nested_parser();
+template <typename F>
+result<void> parse_nested(std::string& text, F&& f) {
+  ensure_padding(text);
+  od::document doc;
+  if (auto e = nested_parser().iterate(text).get(doc)) return unexpected(from_simdjson(e));
+  od::value root;
+  if (auto e = doc.get_value().get(root)) return unexpected(from_simdjson(e));
+  auto r = f(root);
+  if (!r) return r;
+  if (!at_end(doc)) return fail(errc::malformed, "trailing content after the JSON document");
+  return {};
+}
+
 // Decodes a whole document into T through ADL `decode(od::value, T&)`.
 template <typename T>
 result<T> decode_document(std::string& text) {
