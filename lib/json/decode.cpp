@@ -70,10 +70,11 @@ void ensure_padding(std::string& buf) {
 }
 
 bool is_null(od::value& v) {
-  bool null = false;
-  // An error here surfaces on the next typed read of v.
-  if (v.is_null().get(null)) return false;
-  return null;
+  // type() peeks without consuming and, unlike value::is_null(), is also
+  // valid on a document's root value. An error surfaces on the next read.
+  od::json_type t;
+  if (v.type().get(t)) return false;
+  return t == od::json_type::null;
 }
 
 bool at_end(od::document& doc) {

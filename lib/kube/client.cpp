@@ -151,12 +151,12 @@ awaitable<result<std::string>> client::get(const resource& r, std::string_view n
   return request(make("GET", r.path(ns, url_escape(name), subresource)));
 }
 
-awaitable<result<std::string>> client::list(const resource& r, std::string_view ns, const list_options& o) {
+awaitable<result<std::string>> client::list(const resource& r, std::string_view ns, list_options o) {
   return request(make("GET", r.path(ns) + list_query(o, false)));
 }
 
 awaitable<result<std::string>> client::create(const resource& r, std::string_view ns, std::string body,
-                                              const write_options& o) {
+                                              write_options o) {
   auto req = make("POST", r.path(ns) + write_query(o));
   req.body = std::move(body);
   req.content_type = "application/json";
@@ -164,7 +164,7 @@ awaitable<result<std::string>> client::create(const resource& r, std::string_vie
 }
 
 awaitable<result<std::string>> client::update(const resource& r, std::string_view ns, std::string_view name,
-                                              std::string body, std::string_view subresource, const write_options& o) {
+                                              std::string body, std::string_view subresource, write_options o) {
   auto req = make("PUT", r.path(ns, url_escape(name), subresource) + write_query(o));
   req.body = std::move(body);
   req.content_type = "application/json";
@@ -173,7 +173,7 @@ awaitable<result<std::string>> client::update(const resource& r, std::string_vie
 
 awaitable<result<std::string>> client::patch(const resource& r, std::string_view ns, std::string_view name,
                                              patch_type type, std::string body, std::string_view subresource,
-                                             const write_options& o) {
+                                             write_options o) {
   auto req = make("PATCH", r.path(ns, url_escape(name), subresource) + write_query(o));
   req.body = std::move(body);
   req.content_type = std::string(content_type_of(type));
@@ -181,7 +181,7 @@ awaitable<result<std::string>> client::patch(const resource& r, std::string_view
 }
 
 awaitable<result<std::string>> client::remove(const resource& r, std::string_view ns, std::string_view name,
-                                              const delete_options& o) {
+                                              delete_options o) {
   auto req = make("DELETE", r.path(ns, url_escape(name)));
   req.body = encode_delete_options(o);
   req.content_type = "application/json";
@@ -189,7 +189,7 @@ awaitable<result<std::string>> client::remove(const resource& r, std::string_vie
 }
 
 awaitable<result<std::unique_ptr<body_stream>>> client::watch(const resource& r, std::string_view ns,
-                                                               const list_options& o) {
+                                                               list_options o) {
   co_await limiter_.acquire();
   auto req = make("GET", r.path(ns) + list_query(o, true));
   auto s = co_await transport_->open_stream(std::move(req));

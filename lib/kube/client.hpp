@@ -77,23 +77,39 @@ class client {
   static krt::result<std::unique_ptr<client>, std::string> connect(executor ex, const rest_config& cfg,
                                                                    client_options opts = {});
 
+  // Option structs are passed by value and never defaulted in place: GCC 12
+  // miscompiles aggregate temporaries that live across a co_await (double
+  // destruction), so callers inside coroutines must never need one. The
+  // overloads without options build the defaults outside any coroutine.
   awaitable<result<std::string>> get(const resource& r, std::string_view ns, std::string_view name,
                                      std::string_view subresource = {});
   // One page; follow list_meta.continue_token for the next.
-  awaitable<result<std::string>> list(const resource& r, std::string_view ns, const list_options& o = {});
-  awaitable<result<std::string>> create(const resource& r, std::string_view ns, std::string body,
-                                        const write_options& o = {});
+  awaitable<result<std::string>> list(const resource& r, std::string_view ns, list_options o);
+  awaitable<result<std::string>> list(const resource& r, std::string_view ns) { return list(r, ns, list_options{}); }
+  awaitable<result<std::string>> create(const resource& r, std::string_view ns, std::string body, write_options o);
+  awaitable<result<std::string>> create(const resource& r, std::string_view ns, std::string body) {
+    return create(r, ns, std::move(body), write_options{});
+  }
   awaitable<result<std::string>> update(const resource& r, std::string_view ns, std::string_view name,
-                                        std::string body, std::string_view subresource = {},
-                                        const write_options& o = {});
+                                        std::string body, std::string_view subresource, write_options o);
+  awaitable<result<std::string>> update(const resource& r, std::string_view ns, std::string_view name,
+                                        std::string body, std::string_view subresource = {}) {
+    return update(r, ns, name, std::move(body), subresource, write_options{});
+  }
   awaitable<result<std::string>> patch(const resource& r, std::string_view ns, std::string_view name,
-                                       patch_type type, std::string body, std::string_view subresource = {},
-                                       const write_options& o = {});
+                                       patch_type type, std::string body, std::string_view subresource,
+                                       write_options o);
+  awaitable<result<std::string>> patch(const resource& r, std::string_view ns, std::string_view name,
+                                       patch_type type, std::string body, std::string_view subresource = {}) {
+    return patch(r, ns, name, type, std::move(body), subresource, write_options{});
+  }
   awaitable<result<std::string>> remove(const resource& r, std::string_view ns, std::string_view name,
-                                        const delete_options& o = {});
+                                        delete_options o);
+  awaitable<result<std::string>> remove(const resource& r, std::string_view ns, std::string_view name) {
+    return remove(r, ns, name, delete_options{});
+  }
   // Opens a watch; the stream yields newline-delimited events.
-  awaitable<result<std::unique_ptr<body_stream>>> watch(const resource& r, std::string_view ns,
-                                                         const list_options& o);
+  awaitable<result<std::unique_ptr<body_stream>>> watch(const resource& r, std::string_view ns, list_options o);
 
   // Any request, with rate limit, retries and error mapping (2xx → body).
   awaitable<result<std::string>> request(http_request req);

@@ -160,7 +160,12 @@ krt::result<ssl_context_ptr, std::string> make_client_context(const client_tls_o
     ctx->use_certificate_chain(boost::asio::buffer(opts.client_cert_pem), ec);
     if (ec) return unexpected("client certificate is not valid PEM: " + ec.message());
     ctx->use_private_key(boost::asio::buffer(opts.client_key_pem), ssl::context::pem, ec);
-    if (ec) return unexpected("client key is not valid PEM: " + ec.message());
+    if (ec) {
+      // OpenSSL checks the key against the certificate while loading it.
+      bool mismatch = ec.message().find("mismatch") != std::string::npos;
+      return unexpected(mismatch ? "client key does not match the client certificate"
+                                 : "client key is not valid PEM: " + ec.message());
+    }
     if (SSL_CTX_check_private_key(ctx->native_handle()) != 1)
       return unexpected(openssl_error("client key does not match the client certificate"));
   }
