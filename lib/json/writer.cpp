@@ -46,6 +46,71 @@ void append_quoted(std::string& out, std::string_view s) {
   out += '"';
 }
 
+std::string pretty(std::string_view in, int indent) {
+  std::string out;
+  out.reserve(in.size() * 2);
+  int depth = 0;
+  bool in_string = false;
+  auto newline = [&](int d) {
+    out += '\n';
+    out.append(static_cast<std::size_t>(d * indent), ' ');
+  };
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (in_string) {
+      out += c;
+      if (c == '\\' && i + 1 < in.size()) {
+        out += in[++i];
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        in_string = true;
+        out += c;
+        break;
+      case '{':
+      case '[': {
+        // Keep empty containers on one line: {} and [].
+        char close = c == '{' ? '}' : ']';
+        std::size_t j = i + 1;
+        while (j < in.size() && (in[j] == ' ' || in[j] == '\n' || in[j] == '\t' || in[j] == '\r')) ++j;
+        if (j < in.size() && in[j] == close) {
+          out += c;
+          out += close;
+          i = j;
+          break;
+        }
+        out += c;
+        newline(++depth);
+        break;
+      }
+      case '}':
+      case ']':
+        newline(--depth);
+        out += c;
+        break;
+      case ',':
+        out += c;
+        newline(depth);
+        break;
+      case ':':
+        out += ": ";
+        break;
+      case ' ':
+      case '\n':
+      case '\t':
+      case '\r':
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
 std::string quote(std::string_view s) {
   std::string out;
   append_quoted(out, s);

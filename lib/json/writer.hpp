@@ -54,6 +54,10 @@ class writer {
   bool after_key_ = false;
 };
 
+// Re-indents compact JSON text (2 spaces, as kubectl -o json prints). The
+// input must be valid JSON (e.g. a writer's output); strings are kept as is.
+std::string pretty(std::string_view compact, int indent = 2);
+
 // Appends `s` as a quoted JSON string.
 void append_quoted(std::string& out, std::string_view s);
 std::string quote(std::string_view s);

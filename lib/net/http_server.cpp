@@ -6,6 +6,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/system/system_error.hpp>
 #include <set>
 
 #include "lib/core/strings.hpp"
@@ -67,13 +68,27 @@ awaitable<std::tuple<error_code, std::size_t>> write_buffers(any_stream& s, cons
 
 class writer_impl final : public response_writer {
  public:
-  writer_impl(any_stream& s, unsigned version, bool keep_alive, const http_server_options& opts)
-      : s_(s), version_(version), keep_alive_(keep_alive), opts_(opts) {}
+  writer_impl(any_stream& s, unsigned version, bool keep_alive, const http_server_options& opts, bool head = false)
+      : s_(s), version_(version), keep_alive_(keep_alive), opts_(opts), head_(head) {}
 
   awaitable<error_code> respond(unsigned status, std::string_view content_type, std::string body,
                                 const std::vector<std::pair<std::string, std::string>>& extra = {}) override {
     if (started_) co_return asio::error::already_started;
     started_ = true;
+    if (head_) {
+      // HEAD: the headers a GET would get, Content-Length included, no body.
+      http::response<http::empty_body> head{static_cast<http::status>(status), version_};
+      head.set(http::field::server, opts_.server_name);
+      if (!content_type.empty()) head.set(http::field::content_type, content_type);
+      for (const auto& [k, v] : extra) head.set(k, v);
+      head.keep_alive(keep_alive_);
+      head.content_length(body.size());
+      lowest_layer(s_).expires_after(opts_.write_timeout);
+      auto [hec, hn] = co_await write_message(s_, head);
+      lowest_layer(s_).expires_never();
+      if (hec) failed_ = true;
+      co_return hec;
+    }
     http::response<http::string_body> res{static_cast<http::status>(status), version_};
     res.set(http::field::server, opts_.server_name);
     if (!content_type.empty()) res.set(http::field::content_type, content_type);
@@ -146,6 +161,7 @@ class writer_impl final : public response_writer {
   unsigned version_;
   bool keep_alive_;
   const http_server_options& opts_;
+  bool head_ = false;
   bool started_ = false, streaming_ = false, finished_ = false, aborted_ = false, failed_ = false;
 };
 
@@ -283,9 +299,18 @@ awaitable<void> http_server::serve_one(std::shared_ptr<void> erased) {
     req.tls = std::holds_alternative<tls_stream>(s);
     req.client_cert_subject = subject;
 
-    writer_impl w(s, msg.version(), msg.keep_alive(), opts_);
-    co_await handler_(req, w);
-    if (!w.started()) co_await w.respond(500, "text/plain", "handler produced no response\n");
+    writer_impl w(s, msg.version(), msg.keep_alive(), opts_, req.method == "HEAD");
+    std::exception_ptr failure;
+    try {
+      co_await handler_(req, w);
+    } catch (const boost::system::system_error& e) {
+      if (e.code() == asio::error::operation_aborted) throw;  // the server is stopping
+      failure = std::current_exception();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    if (failure) reactor::report_unhandled_exception("http-server", req.method + " " + req.path, failure);
+    if (!w.started()) co_await w.respond(500, "text/plain", failure ? "internal error\n" : "handler produced no response\n");
     if (!w.reusable()) break;
   }
   hard_close(s);

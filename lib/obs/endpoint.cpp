@@ -75,7 +75,9 @@ awaitable<void> endpoint::handle(net::http_request& req, net::response_writer& w
     co_return;
   }
   if (req.path == "/metrics") {
-    std::string text = metrics_ ? co_await metrics_() : std::string();
+    // Not `cond ? co_await x : y`: GCC 12 miscompiles co_await inside ?:.
+    std::string text;
+    if (metrics_) text = co_await metrics_();
     co_await w.respond(200, "text/plain; version=0.0.4; charset=utf-8", std::move(text));
   } else if (req.path == "/healthz" || req.path == "/livez") {
     co_await run_checks(liveness_, "healthz", req, w);

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 #include <exception>
+#include <vector>
 
 #include "lib/core/strings.hpp"
 #include "lib/core/time.hpp"
@@ -91,14 +92,49 @@ bool parse_level(std::string_view s, level& out) {
   return true;
 }
 
+namespace {
+
+// Splits a key into lower-case words at separators and camelCase humps:
+// "X-Api-Key" → x api key, "envVars" → env vars, "spec.env" → spec env.
+std::vector<std::string> key_words(std::string_view key) {
+  std::vector<std::string> words;
+  std::string cur;
+  char prev = 0;
+  for (char c : key) {
+    bool sep = c == '.' || c == '_' || c == '-' || c == ' ' || c == '/' || c == ':';
+    bool hump = c >= 'A' && c <= 'Z' && prev >= 'a' && prev <= 'z';
+    if ((sep || hump) && !cur.empty()) {
+      words.push_back(cur);
+      cur.clear();
+    }
+    if (!sep) cur += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    prev = c;
+  }
+  if (!cur.empty()) words.push_back(cur);
+  return words;
+}
+
+}  // namespace
+
 bool is_sensitive_key(std::string_view key) {
   std::string k = to_lower(key);
-  static constexpr std::string_view needles[] = {"token",      "password", "passwd",      "secret",
-                                                 "authorization", "credential", "cookie", "private_key",
-                                                 "client_key", "bearer"};
+  // Substrings that are sensitive wherever they appear ("accessToken", "db_password").
+  static constexpr std::string_view needles[] = {"token",    "password",   "passwd", "secret",     "authorization",
+                                                 "credential", "cookie", "bearer", "private_key", "privatekey",
+                                                 "apikey",   "api_key",    "api-key", "client_key"};
   for (auto n : needles)
     if (k.find(n) != std::string::npos) return true;
-  return k == "env" || k.starts_with("env_") || k.ends_with("_env") || k.starts_with("env.");
+  // Whole words: env values (never logged) and "<x> key" pairs.
+  auto words = key_words(key);
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    const auto& w = words[i];
+    if (w == "env" || w == "envs" || w == "environ") return true;
+    if (w == "key" && i > 0 &&
+        (words[i - 1] == "api" || words[i - 1] == "private" || words[i - 1] == "access" ||
+         words[i - 1] == "client" || words[i - 1] == "signing"))
+      return true;
+  }
+  return false;
 }
 
 logger::logger(std::string component) : component_(std::move(component)) {}

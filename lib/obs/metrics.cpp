@@ -37,6 +37,17 @@ std::string_view type_name(metric_type t) {
   return "untyped";
 }
 
+// HELP text escapes only backslash and newline (exposition format 0.0.4).
+std::string escape_help(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+
 void escape_label_value(std::string& out, std::string_view v) {
   for (char c : v) {
     if (c == '\\') out += "\\\\";
@@ -166,7 +177,7 @@ std::string render(const std::vector<snapshot>& shards) {
   }
   std::string out;
   for (const auto& [name, fam] : all) {
-    out += "# HELP " + name + " " + fam.help + "\n";
+    out += "# HELP " + name + " " + escape_help(fam.help) + "\n";
     out += "# TYPE " + name + " ";
     out += type_name(fam.type);
     out += '\n';

@@ -23,6 +23,11 @@ int cmd_version(int argc, char** argv) {
     std::cout << opts.help() << "\n";
     return 0;
   }
+  if (!args.unmatched().empty()) {
+    std::cerr << "Error: unexpected argument \"" << args.unmatched().front()
+              << "\": krt version takes no arguments\nRun 'krt version --help' for usage.\n";
+    return 1;
+  }
   const auto& format = args["output"].as<std::string>();
   if (format == "json") {
     json::writer w;
@@ -33,7 +38,7 @@ int cmd_version(int argc, char** argv) {
         .field("buildType", KRT_BUILD_TYPE)
         .field("compiler", KRT_COMPILER)
         .end_object();
-    std::cout << w.str() << "\n";
+    std::cout << json::pretty(w.str()) << "\n";
     return 0;
   }
   if (format != "text") {

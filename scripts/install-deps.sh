@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Installs what kruntimes needs to build, test and run on Debian 12
+# (bookworm): compilers, meson/ninja, Boost 1.81, gRPC/protobuf, simdjson,
+# cxxopts, yaml-cpp, SQLite, OpenSSL, GoogleTest, Google Benchmark.
+#
+# Idempotent and quiet: when everything is already installed it only checks
+# (well under a second) and says so. Run as root (or with sudo available).
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  g++ clang libclang-rt-14-dev meson ninja-build pkg-config ccache git ca-certificates python3
+  # libraries (Boost 1.81 explicitly: the unversioned packages are 1.74)
+  libboost1.81-dev libboost-system1.81-dev libboost-filesystem1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  libsimdjson-dev libcxxopts-dev libyaml-cpp-dev libsqlite3-dev libssl-dev openssl
+  # tests and benchmarks
+  libgtest-dev libgmock-dev googletest libbenchmark-dev python3-kubernetes
+)
+
+say() { printf 'install-deps: %s\n' "$*"; }
+die() { printf 'install-deps: error: %s\n' "$*" >&2; exit 1; }
+
+if [[ ! -r /etc/debian_version ]] || ! command -v dpkg-query >/dev/null 2>&1; then
+  die "this script supports Debian 12 (bookworm); on other systems install the packages listed in $0 by hand"
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  say "all ${#PACKAGES[@]} packages are installed"
+  exit 0
+fi
+
+SUDO=()
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null 2>&1 || die "need root to install: ${missing[*]} (re-run as root)"
+  SUDO=(sudo)
+fi
+
+say "installing ${#missing[@]} packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+apt_install() {
+  "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >"$log" 2>&1
+}
+if ! apt_install; then
+  # Stale package lists are the usual cause: refresh once and retry.
+  say "install failed; refreshing package lists and retrying"
+  if ! "${SUDO[@]}" apt-get update -q >>"$log" 2>&1 || ! apt_install; then
+    tail -n 20 "$log" >&2
+    die "apt-get could not install: ${missing[*]} (see the output above; check network access to the Debian mirror)"
+  fi
+fi
+say "done"

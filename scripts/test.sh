@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The whole test suite (README command 2; CI runs it through .ci/run):
+#   1. dependencies (scripts/install-deps.sh; a quick check when present)
+#   2. a -Werror build in build-test/ and every test (unit, integration, e2e)
+#   3. the same suite under AddressSanitizer+UBSan (GCC, the compiler we ship
+#      with) and ThreadSanitizer (clang), unless --quick
+# The last line is the plain summary "N passed, N failed" (test cases,
+# counted over all configurations); the exit status is non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+QUICK=0
+for arg in "$@"; do
+  case "$arg" in
+    --quick) QUICK=1 ;;
+    -h|--help)
+      sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+      echo "Options: --quick  skip the sanitizer configurations"
+      exit 0 ;;
+    *) echo "test.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+JOBS=${JOBS:-$(nproc)}
+total_passed=0
+total_failed=0
+start=$(date +%s)
+
+if ! scripts/install-deps.sh; then
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+# run_config NAME BUILD_DIR [ENV=VALUE ...] -- [meson setup options ...]
+run_config() {
+  local name=$1 dir=$2
+  shift 2
+  local envs=()
+  while [[ $# -gt 0 && $1 != -- ]]; do envs+=("$1"); shift; done
+  [[ ${1:-} == -- ]] && shift
+  local t0
+  t0=$(date +%s)
+  echo "== $name: configuring and building in $dir"
+  if [[ ! -f "$dir/build.ninja" ]]; then
+    if ! env "${envs[@]}" meson setup "$dir" -Dwerror=true "$@" >"$dir.setup.log" 2>&1; then
+      tail -n 30 "$dir.setup.log"
+      echo "== $name: meson setup failed"
+      total_failed=$((total_failed + 1))
+      return
+    fi
+  fi
+  if ! ninja -C "$dir" -j "$JOBS" >"$dir.build.log" 2>&1; then
+    grep -E 'error|FAILED' -A5 "$dir.build.log" | head -n 60
+    echo "== $name: build failed (full log: $dir.build.log)"
+    total_failed=$((total_failed + 1))
+    return
+  fi
+  local t1
+  t1=$(date +%s)
+  echo "== $name: built in $((t1 - t0))s; running tests"
+  env "${envs[@]}" meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes "$JOBS" >"$dir.test.log" 2>&1
+  local counts
+  counts=$(python3 scripts/test-summary.py "$dir")
+  read -r p f s <<<"$counts"
+  if [[ $f -gt 0 ]]; then
+    grep -E '^(FAILED|.*Failure)|\[  FAILED  \]' "$dir.test.log" | head -n 40
+    echo "== $name: see $dir.test.log and $dir/meson-logs/testlog.txt"
+  fi
+  echo "== $name: $p passed, $f failed, $s skipped ($(( $(date +%s) - t1 ))s)"
+  total_passed=$((total_passed + p))
+  total_failed=$((total_failed + f))
+}
+
+run_config "release checks (gcc, -Werror)" build-test -- --buildtype=debugoptimized
+
+if [[ $QUICK -eq 0 ]]; then
+  SAN_OPTS="halt_on_error=1:abort_on_error=1:print_stacktrace=1"
+  run_config "AddressSanitizer+UBSan (gcc)" build-asan \
+    "ASAN_OPTIONS=detect_leaks=1:$SAN_OPTS" "UBSAN_OPTIONS=$SAN_OPTS" \
+    -- --buildtype=debug -Doptimization=1 -Db_sanitize=address,undefined -Db_lundef=false -Dbenchmarks=disabled
+  run_config "ThreadSanitizer (clang)" build-tsan \
+    "CXX=ccache clang++" "TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/test/tsan.supp" \
+    -- --buildtype=debug -Doptimization=1 -Db_sanitize=thread -Db_lundef=false -Dbenchmarks=disabled
+fi
+
+echo "== total time $(( $(date +%s) - start ))s"
+echo "$total_passed passed, $total_failed failed"
+[[ $total_failed -eq 0 ]]
