@@ -123,15 +123,96 @@ std::optional<long double> parse_quantity(std::string_view q) {
   return neg ? -v : v;
 }
 
+namespace {
+
+// A quantity as sign × mantissa × 10^exp10 × 1024^exp1024, exactly.
+struct exact_quantity {
+  bool negative = false;
+  std::string digits;  // mantissa digits, no leading zeros ("" is zero)
+  int exp10 = 0;
+  int exp1024 = 0;
+};
+
+std::optional<exact_quantity> parse_exact(std::string_view q) {
+  q = trim(q);
+  exact_quantity out;
+  std::size_t i = 0;
+  if (i < q.size() && (q[i] == '+' || q[i] == '-')) out.negative = q[i++] == '-';
+  bool any = false, dot = false;
+  for (; i < q.size(); ++i) {
+    char c = q[i];
+    if (c >= '0' && c <= '9') {
+      any = true;
+      if (!(out.digits.empty() && c == '0')) out.digits += c;
+      if (dot) --out.exp10;
+    } else if (c == '.' && !dot) {
+      dot = true;
+    } else {
+      break;
+    }
+  }
+  if (!any) return std::nullopt;
+  std::string_view suffix = q.substr(i);
+  static const std::pair<std::string_view, std::pair<int, int>> table[] = {
+      {"", {0, 0}},  {"n", {-9, 0}}, {"u", {-6, 0}}, {"m", {-3, 0}},  {"k", {3, 0}},   {"M", {6, 0}},
+      {"G", {9, 0}}, {"T", {12, 0}}, {"P", {15, 0}}, {"E", {18, 0}},  {"Ki", {0, 1}},  {"Mi", {0, 2}},
+      {"Gi", {0, 3}}, {"Ti", {0, 4}}, {"Pi", {0, 5}}, {"Ei", {0, 6}}};
+  for (const auto& [text, e] : table) {
+    if (suffix == text) {
+      out.exp10 += e.first;
+      out.exp1024 = e.second;
+      return out;
+    }
+  }
+  if (suffix.size() < 2 || (suffix[0] != 'e' && suffix[0] != 'E')) return std::nullopt;
+  std::size_t j = 1;
+  bool eneg = false;
+  if (suffix[j] == '+' || suffix[j] == '-') eneg = suffix[j++] == '-';
+  if (j >= suffix.size()) return std::nullopt;
+  int e = 0;
+  for (; j < suffix.size(); ++j) {
+    if (suffix[j] < '0' || suffix[j] > '9') return std::nullopt;
+    e = e * 10 + (suffix[j] - '0');
+    if (e > 1000) return std::nullopt;
+  }
+  out.exp10 += eneg ? -e : e;
+  return out;
+}
+
+}  // namespace
+
 std::optional<std::int64_t> quantity_as_integer(std::string_view q) {
-  auto v = parse_quantity(q);
-  if (!v || !std::isfinite(*v)) return std::nullopt;
-  long double r = std::round(*v);
-  if (std::fabs(*v - r) > 1e-9L) return std::nullopt;
-  if (r > static_cast<long double>(std::numeric_limits<std::int64_t>::max()) ||
-      r < static_cast<long double>(std::numeric_limits<std::int64_t>::min()))
-    return std::nullopt;
-  return static_cast<std::int64_t>(r);
+  auto x = parse_exact(q);
+  if (!x) return std::nullopt;
+  // Drop trailing zeros of the mantissa into the exponent.
+  while (!x->digits.empty() && x->digits.back() == '0') {
+    x->digits.pop_back();
+    ++x->exp10;
+  }
+  if (x->digits.empty()) return 0;
+  if (x->digits.size() > 19) return std::nullopt;  // beyond int64 whatever the exponent
+  unsigned __int128 m = 0;
+  for (char c : x->digits) m = m * 10 + static_cast<unsigned>(c - '0');
+  constexpr unsigned __int128 max = static_cast<unsigned __int128>(std::numeric_limits<std::int64_t>::max());
+  for (int k = 0; k < x->exp1024; ++k) {
+    m *= 1024;
+    if (m > max + 1) return std::nullopt;
+  }
+  // A negative power of ten must divide the mantissa exactly.
+  for (int k = x->exp10; k < 0; ++k) {
+    if (m % 10 != 0) return std::nullopt;  // a fraction: not an integer
+    m /= 10;
+  }
+  for (int k = 0; k < x->exp10; ++k) {
+    m *= 10;
+    if (m > max + 1) return std::nullopt;
+  }
+  if (x->negative) {
+    if (m > max + 1) return std::nullopt;
+    return m == max + 1 ? std::numeric_limits<std::int64_t>::min() : -static_cast<std::int64_t>(m);
+  }
+  if (m > max) return std::nullopt;
+  return static_cast<std::int64_t>(m);
 }
 
 krt::result<std::map<std::string, std::int64_t>, std::string> effective_requests(const run_spec& spec) {
@@ -151,13 +232,20 @@ krt::result<std::map<std::string, std::int64_t>, std::string> effective_requests
 
 std::map<std::string, std::int64_t> pod_capacity(const std::map<std::string, std::string>& annotations) {
   std::map<std::string, std::int64_t> cap;
+  constexpr auto max = static_cast<long double>(std::numeric_limits<std::int64_t>::max());
   for (const auto& [k, v] : annotations) {
-    if (!k.starts_with(capacity_annotation_prefix)) continue;
+    if (!k.starts_with(capacity_annotation_prefix) || k.size() == capacity_annotation_prefix.size()) continue;
     auto q = parse_quantity(v);
-    if (!q || *q <= 0) continue;
-    cap[k.substr(capacity_annotation_prefix.size())] = static_cast<std::int64_t>(std::floor(*q));
+    if (!q || !(*q > 0)) continue;
+    // Requests are integers, so a fractional capacity rounds down (a pod
+    // advertising 0.5 runs fits none, as in Go).
+    long double whole = std::floor(*q);
+    // Kubernetes caps quantities at 2^63-1.
+    cap[k.substr(capacity_annotation_prefix.size())] =
+        whole >= max ? std::numeric_limits<std::int64_t>::max() : static_cast<std::int64_t>(whole);
   }
-  if (cap.empty()) cap[std::string(runs_resource_name)] = default_pod_capacity_runs;
+  // Every Run requests `runs`, so a pod always advertises it.
+  cap.try_emplace(std::string(runs_resource_name), default_pod_capacity_runs);
   return cap;
 }
 

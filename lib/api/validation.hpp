@@ -45,7 +45,8 @@ std::optional<std::int64_t> quantity_as_integer(std::string_view q);
 krt::result<std::map<std::string, std::int64_t>, std::string> effective_requests(const run_spec& spec);
 
 // A pod's capacity from its kruntimes.io/capacity.<res> annotations: positive
-// parsable quantities only, falling back to runs=2 (SPEC §3 step 6).
+// parsable quantities only (floored, capped at 2^63-1), plus runs=2 when the
+// pod does not advertise runs (SPEC §3 step 6).
 std::map<std::string, std::int64_t> pod_capacity(const std::map<std::string, std::string>& annotations);
 
 bool is_dns_subdomain(std::string_view s);

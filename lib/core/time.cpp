@@ -60,7 +60,8 @@ std::optional<wall_time> parse_rfc3339(std::string_view s) {
       s[13] != ':' || !read_digits(s, 14, 2, mi) || s[16] != ':' || !read_digits(s, 17, 2, se))
     return std::nullopt;
   year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
-  if (!ymd.ok() || h > 23 || mi > 59 || se > 60) return std::nullopt;
+  // Go's time.Parse rejects second 60 (no leap seconds) as we do.
+  if (!ymd.ok() || h > 23 || mi > 59 || se > 59) return std::nullopt;
   std::size_t pos = 19;
   long micros = 0;
   if (pos < s.size() && s[pos] == '.') {
@@ -83,6 +84,7 @@ std::optional<wall_time> parse_rfc3339(std::string_view s) {
     if (!read_digits(s, pos + 1, 2, oh) || pos + 3 >= s.size() || s[pos + 3] != ':' ||
         !read_digits(s, pos + 4, 2, om))
       return std::nullopt;
+    if (oh > 23 || om > 59) return std::nullopt;  // "time zone offset out of range"
     offset_min = (oh * 60 + om) * (s[pos] == '-' ? -1 : 1);
     pos += 6;
   } else {
@@ -94,6 +96,9 @@ std::optional<wall_time> parse_rfc3339(std::string_view s) {
 }
 
 std::optional<nanoseconds> parse_go_duration(std::string_view s) {
+  // Follows Go's time.ParseDuration exactly: the whole part in integer
+  // arithmetic, the fraction as float64(f) * (unit / scale) truncated, the
+  // magnitude accumulated unsigned so that -9223372036854775808ns parses.
   if (s.empty()) return std::nullopt;
   bool neg = false;
   if (s[0] == '-' || s[0] == '+') {
@@ -102,46 +107,66 @@ std::optional<nanoseconds> parse_go_duration(std::string_view s) {
   }
   if (s == "0") return nanoseconds{0};
   if (s.empty()) return std::nullopt;
-  // Accumulate in long double nanoseconds, then check the int64 range as Go does.
-  long double total = 0;
+  constexpr std::uint64_t limit_pos = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  const std::uint64_t limit = neg ? limit_pos + 1 : limit_pos;
+  std::uint64_t total = 0;
   while (!s.empty()) {
     std::size_t i = 0;
-    long double whole = 0;
+    std::uint64_t whole = 0;
     bool digits = false;
     while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
-      whole = whole * 10 + (s[i] - '0');
+      auto d = static_cast<std::uint64_t>(s[i] - '0');
+      if (whole > (limit - d) / 10) return std::nullopt;  // overflow
+      whole = whole * 10 + d;
       ++i;
       digits = true;
     }
-    long double frac = 0, scale = 1;
+    std::uint64_t frac = 0;
+    double scale = 1;
     if (i < s.size() && s[i] == '.') {
       ++i;
+      bool overflow = false;
       while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
-        frac = frac * 10 + (s[i] - '0');
-        scale *= 10;
-        ++i;
         digits = true;
+        if (!overflow) {
+          auto d = static_cast<std::uint64_t>(s[i] - '0');
+          if (frac > (limit_pos - d) / 10) {
+            overflow = true;  // Go drops the digits that no longer fit
+          } else {
+            frac = frac * 10 + d;
+            scale *= 10;
+          }
+        }
+        ++i;
       }
     }
     if (!digits) return std::nullopt;
     std::size_t u = i;
     while (u < s.size() && !(s[u] == '.' || (s[u] >= '0' && s[u] <= '9'))) ++u;
-    std::string_view unit = s.substr(i, u - i);
-    long double mult;
-    if (unit == "ns") mult = 1;
-    else if (unit == "us" || unit == "\xC2\xB5s" || unit == "\xCE\xBCs") mult = 1e3;
-    else if (unit == "ms") mult = 1e6;
-    else if (unit == "s") mult = 1e9;
-    else if (unit == "m") mult = 60e9;
-    else if (unit == "h") mult = 3600e9;
+    std::string_view unit_text = s.substr(i, u - i);
+    std::uint64_t unit;
+    if (unit_text == "ns") unit = 1;
+    else if (unit_text == "us" || unit_text == "\xC2\xB5s" || unit_text == "\xCE\xBCs") unit = 1000;
+    else if (unit_text == "ms") unit = 1000000;
+    else if (unit_text == "s") unit = 1000000000ULL;
+    else if (unit_text == "m") unit = 60ULL * 1000000000ULL;
+    else if (unit_text == "h") unit = 3600ULL * 1000000000ULL;
     else return std::nullopt;  // missing or unknown unit
-    total += (whole + frac / scale) * mult;
-    if (total > static_cast<long double>(std::numeric_limits<std::int64_t>::max()))
-      return std::nullopt;
+    if (whole > limit / unit) return std::nullopt;
+    std::uint64_t v = whole * unit;
+    if (frac > 0) {
+      v += static_cast<std::uint64_t>(static_cast<double>(frac) * (static_cast<double>(unit) / scale));
+      if (v > limit) return std::nullopt;
+    }
+    if (v > limit - total) return std::nullopt;
+    total += v;
     s.remove_prefix(u);
   }
-  auto ns = static_cast<std::int64_t>(total);
-  return nanoseconds{neg ? -ns : ns};
+  if (neg) {
+    if (total == limit_pos + 1) return nanoseconds{std::numeric_limits<std::int64_t>::min()};
+    return nanoseconds{-static_cast<std::int64_t>(total)};
+  }
+  return nanoseconds{static_cast<std::int64_t>(total)};
 }
 
 std::string format_go_duration(nanoseconds d) {

@@ -70,11 +70,16 @@ void ensure_padding(std::string& buf) {
 }
 
 bool is_null(od::value& v) {
-  // type() peeks without consuming and, unlike value::is_null(), is also
-  // valid on a document's root value. An error surfaces on the next read.
+  // type() peeks at the first byte without consuming and, unlike
+  // value::is_null(), is also valid on a document's root value. A token that
+  // only starts like null ("nul", "nan") is not null: the caller's typed read
+  // then reports it.
   od::json_type t;
-  if (v.type().get(t)) return false;
-  return t == od::json_type::null;
+  if (v.type().get(t) || t != od::json_type::null) return false;
+  std::string_view token = v.raw_json_token();
+  while (!token.empty() && (token.back() == ' ' || token.back() == '\n' || token.back() == '\r' || token.back() == '\t'))
+    token.remove_suffix(1);
+  return token == "null";
 }
 
 bool at_end(od::document& doc) {
@@ -119,6 +124,7 @@ result<void> read(od::value v, double& out) {
 }
 
 result<void> read(od::value v, std::vector<std::string>& out) {
+  if (is_null(v)) return {};
   out.clear();
   return for_each_element(v, [&](od::value elem) -> result<void> {
     std::string s;
@@ -129,6 +135,7 @@ result<void> read(od::value v, std::vector<std::string>& out) {
 }
 
 result<void> read(od::value v, std::map<std::string, std::string>& out) {
+  if (is_null(v)) return {};
   out.clear();
   return for_each_field(v, [&](std::string_view key, od::value val) -> result<void> {
     std::string s;
