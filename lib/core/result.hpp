@@ -15,6 +15,7 @@ namespace krt {
 
 template <typename E>
 struct unexpected {
+  explicit unexpected(E e) : error(std::move(e)) {}
   E error;
 };
 template <typename E>

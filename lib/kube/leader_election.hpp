@@ -62,8 +62,6 @@ class leader_elector {
   std::optional<wall_time> observed_renew_;
   std::string observed_rv_;
   reactor::clock::time_point observed_at_{};
-  lease last_lease_;
-  bool have_lease_ = false;
 };
 
 }  // namespace krt::kube
