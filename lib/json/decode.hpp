@@ -73,11 +73,12 @@ result<void> for_each_field(od::value v, F&& f) {
     if (auto e = std::move(field_result).get(field)) return unexpected(from_simdjson(e));
     std::string_view key;
     if (auto e = field.unescaped_key().get(key)) return unexpected(from_simdjson(e));
-    std::string owned_key(key);  // unescaped keys are invalidated by later strings
-    auto r = f(std::string_view(owned_key), field.value());
+    // Unescaped keys live in the parser's string buffer, which only grows
+    // while a document is iterated: the view stays valid for the document.
+    auto r = f(key, field.value());
     if (!r) {
       auto err = std::move(r).error();
-      err.within("." + owned_key);
+      err.within("." + std::string(key));
       return unexpected(std::move(err));
     }
   }

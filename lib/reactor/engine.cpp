@@ -23,6 +23,14 @@ void pin_to_cpu(unsigned cpu) {
   (void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }
 
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
 unsigned default_shards() {
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof(set), &set) == 0) {
@@ -80,6 +88,29 @@ awaitable<void> engine::signal_loop() {
   }
 }
 
+void engine::run_shard(asio::io_context& ctx) {
+  if (opts_.idle_spin.count() <= 0) {
+    ctx.run();
+    return;
+  }
+  // Poll while work keeps arriving within idle_spin; otherwise block for the
+  // next handler. run_one() returns 0 only once the context is stopped.
+  auto last_work = std::chrono::steady_clock::now();
+  while (!ctx.stopped()) {
+    if (ctx.poll() > 0) {
+      last_work = std::chrono::steady_clock::now();
+      continue;
+    }
+    if (ctx.stopped()) break;
+    if (std::chrono::steady_clock::now() - last_work < opts_.idle_spin) {
+      cpu_relax();
+      continue;
+    }
+    if (ctx.run_one() == 0) break;
+    last_work = std::chrono::steady_clock::now();
+  }
+}
+
 int engine::run(std::function<awaitable<int>()> main) {
   using work_guard = asio::executor_work_guard<asio::io_context::executor_type>;
   std::vector<work_guard> guards;
@@ -89,7 +120,7 @@ int engine::run(std::function<awaitable<int>()> main) {
     shards_[i]->thread = std::thread([this, i] {
       detail::bind_thread(this, i);
       if (opts_.pin) pin_to_cpu(i);
-      shards_[i]->ctx.run();
+      run_shard(shards_[i]->ctx);
       detail::bind_thread(nullptr, no_shard);
     });
   }
@@ -120,7 +151,7 @@ int engine::run(std::function<awaitable<int>()> main) {
     for (unsigned i = 1; i < shards_.size(); ++i) shards_[i]->ctx.stop();
     ctx0.stop();
   });
-  ctx0.run();
+  run_shard(ctx0);
   for (unsigned i = 1; i < shards_.size(); ++i)
     if (shards_[i]->thread.joinable()) shards_[i]->thread.join();
   detail::bind_thread(nullptr, no_shard);

@@ -25,6 +25,14 @@ void BM_SubmitToOtherShard(benchmark::State& state) {
 }
 BENCHMARK(BM_SubmitToOtherShard)->UseRealTime();
 
+// The same with shards polling for 200 µs before they block (engine idle_spin).
+void BM_SubmitToOtherShardSpinning(benchmark::State& state) {
+  reactor::engine e({.shards = 2, .idle_spin = std::chrono::microseconds(200), .stop_signals = {}});
+  e.run([&]() { return cross_shard_loop(state, 1); });
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_SubmitToOtherShardSpinning)->UseRealTime();
+
 void BM_SubmitToSameShard(benchmark::State& state) {
   reactor::engine e({.shards = 2, .stop_signals = {}});
   e.run([&]() { return cross_shard_loop(state, 0); });

@@ -186,3 +186,23 @@ TEST(Sharded, InvokeOnAllRethrows) {
 
 }  // namespace
 }  // namespace krt::reactor
+
+namespace krt::reactor {
+namespace {
+
+awaitable<int> spin_main(engine& e) {
+  int sum = 0;
+  for (int i = 0; i < 1000; ++i) sum += co_await submit_to(e, static_cast<unsigned>(i % 3), [] { return 1; });
+  EXPECT_EQ(sum, 1000);
+  co_await submit_to(e, 2, [&e] { e.request_shutdown(); });
+  co_await e.shutdown_requested().wait();
+  co_return 3;
+}
+
+TEST(Engine, IdleSpinModeServesWorkAndStops) {
+  engine e({.shards = 3, .idle_spin = std::chrono::microseconds(500), .stop_signals = {}});
+  EXPECT_EQ(e.run([&e] { return spin_main(e); }), 3);
+}
+
+}  // namespace
+}  // namespace krt::reactor
