@@ -4,7 +4,6 @@
 namespace krt::kube {
 
 using json::od::value;
-using json::result;
 
 std::string key_of(const object_meta& m) {
   if (m.namespace_.empty()) return m.name;
@@ -44,7 +43,7 @@ const resource leases{"coordination.k8s.io", "v1", "leases", "Lease", true};
 const resource namespaces{"", "v1", "namespaces", "Namespace", false};
 }  // namespace resources
 
-result<void> read_time(value v, std::optional<wall_time>& out) {
+json::result<void> read_time(value v, std::optional<wall_time>& out) {
   std::string s;
   auto r = json::read(v, s);
   if (!r) return r;
@@ -55,8 +54,8 @@ result<void> read_time(value v, std::optional<wall_time>& out) {
   return {};
 }
 
-result<void> decode(value v, owner_reference& out) {
-  return json::for_each_field(v, [&](std::string_view k, value f) -> result<void> {
+json::result<void> decode(value v, owner_reference& out) {
+  return json::for_each_field(v, [&](std::string_view k, value f) -> json::result<void> {
     if (k == "apiVersion") return json::read(f, out.api_version);
     if (k == "kind") return json::read(f, out.kind);
     if (k == "name") return json::read(f, out.name);
@@ -67,8 +66,8 @@ result<void> decode(value v, owner_reference& out) {
   });
 }
 
-result<void> decode(value v, object_meta& out) {
-  return json::for_each_field(v, [&](std::string_view k, value f) -> result<void> {
+json::result<void> decode(value v, object_meta& out) {
+  return json::for_each_field(v, [&](std::string_view k, value f) -> json::result<void> {
     if (k == "name") return json::read(f, out.name);
     if (k == "namespace") return json::read(f, out.namespace_);
     if (k == "uid") return json::read(f, out.uid);
@@ -82,7 +81,7 @@ result<void> decode(value v, object_meta& out) {
     if (k == "finalizers") return json::read(f, out.finalizers);
     if (k == "ownerReferences") {
       out.owner_references.clear();
-      return json::for_each_element(f, [&](value e) -> result<void> {
+      return json::for_each_element(f, [&](value e) -> json::result<void> {
         owner_reference ref;
         auto r = decode(e, ref);
         if (r) out.owner_references.push_back(std::move(ref));
@@ -93,8 +92,8 @@ result<void> decode(value v, object_meta& out) {
   });
 }
 
-result<void> decode(value v, list_meta& out) {
-  return json::for_each_field(v, [&](std::string_view k, value f) -> result<void> {
+json::result<void> decode(value v, list_meta& out) {
+  return json::for_each_field(v, [&](std::string_view k, value f) -> json::result<void> {
     if (k == "resourceVersion") return json::read(f, out.resource_version);
     if (k == "continue") return json::read(f, out.continue_token);
     if (k == "remainingItemCount") return json::read(f, out.remaining_item_count);
@@ -102,8 +101,8 @@ result<void> decode(value v, list_meta& out) {
   });
 }
 
-result<void> decode(value v, condition& out) {
-  return json::for_each_field(v, [&](std::string_view k, value f) -> result<void> {
+json::result<void> decode(value v, condition& out) {
+  return json::for_each_field(v, [&](std::string_view k, value f) -> json::result<void> {
     if (k == "type") return json::read(f, out.type);
     if (k == "status") return json::read(f, out.status);
     if (k == "reason") return json::read(f, out.reason);
@@ -115,9 +114,9 @@ result<void> decode(value v, condition& out) {
   });
 }
 
-result<void> read_conditions(value v, std::vector<condition>& out) {
+json::result<void> read_conditions(value v, std::vector<condition>& out) {
   out.clear();
-  return json::for_each_element(v, [&](value e) -> result<void> {
+  return json::for_each_element(v, [&](value e) -> json::result<void> {
     condition c;
     auto r = decode(e, c);
     if (r) out.push_back(std::move(c));
@@ -125,21 +124,21 @@ result<void> read_conditions(value v, std::vector<condition>& out) {
   });
 }
 
-result<void> decode(value v, status& out) {
-  return json::for_each_field(v, [&](std::string_view k, value f) -> result<void> {
+json::result<void> decode(value v, status& out) {
+  return json::for_each_field(v, [&](std::string_view k, value f) -> json::result<void> {
     if (k == "status") return json::read(f, out.status);
     if (k == "message") return json::read(f, out.message);
     if (k == "reason") return json::read(f, out.reason);
     if (k == "code") return json::read(f, out.code);
     if (k == "details") {
-      return json::for_each_field(f, [&](std::string_view dk, value df) -> result<void> {
+      return json::for_each_field(f, [&](std::string_view dk, value df) -> json::result<void> {
         if (dk == "name") return json::read(df, out.details_name);
         if (dk == "kind") return json::read(df, out.details_kind);
         if (dk == "retryAfterSeconds") return json::read(df, out.retry_after_seconds);
         if (dk == "causes") {
-          return json::for_each_element(df, [&](value ce) -> result<void> {
+          return json::for_each_element(df, [&](value ce) -> json::result<void> {
             status_cause c;
-            auto r = json::for_each_field(ce, [&](std::string_view ck, value cf) -> result<void> {
+            auto r = json::for_each_field(ce, [&](std::string_view ck, value cf) -> json::result<void> {
               if (ck == "reason") return json::read(cf, c.reason);
               if (ck == "message") return json::read(cf, c.message);
               if (ck == "field") return json::read(cf, c.field);
@@ -156,11 +155,11 @@ result<void> decode(value v, status& out) {
   });
 }
 
-result<void> decode(value v, lease& out) {
-  return json::for_each_field(v, [&](std::string_view k, value f) -> result<void> {
+json::result<void> decode(value v, lease& out) {
+  return json::for_each_field(v, [&](std::string_view k, value f) -> json::result<void> {
     if (k == "metadata") return decode(f, out.metadata);
     if (k == "spec") {
-      return json::for_each_field(f, [&](std::string_view sk, value sf) -> result<void> {
+      return json::for_each_field(f, [&](std::string_view sk, value sf) -> json::result<void> {
         if (sk == "holderIdentity") return json::read(sf, out.holder_identity);
         if (sk == "leaseDurationSeconds") return json::read(sf, out.lease_duration_seconds);
         if (sk == "acquireTime") return read_time(sf, out.acquire_time);
