@@ -64,65 +64,6 @@ bool is_dns_subdomain(std::string_view s) {
   return true;
 }
 
-std::optional<long double> parse_quantity(std::string_view q) {
-  q = trim(q);
-  if (q.empty()) return std::nullopt;
-  std::size_t i = 0;
-  bool neg = false;
-  if (q[i] == '+' || q[i] == '-') neg = q[i++] == '-';
-  long double mant = 0;
-  bool digits = false, dot = false;
-  long double scale = 1;
-  for (; i < q.size(); ++i) {
-    char c = q[i];
-    if (c >= '0' && c <= '9') {
-      digits = true;
-      if (dot) {
-        scale /= 10;
-        mant += (c - '0') * scale;
-      } else {
-        mant = mant * 10 + (c - '0');
-      }
-    } else if (c == '.' && !dot) {
-      dot = true;
-    } else {
-      break;
-    }
-  }
-  if (!digits) return std::nullopt;
-  std::string_view suffix = q.substr(i);
-  long double mult = 1;
-  static const std::pair<std::string_view, long double> table[] = {
-      {"", 1},        {"n", 1e-9},    {"u", 1e-6},     {"m", 1e-3},     {"k", 1e3},      {"M", 1e6},
-      {"G", 1e9},     {"T", 1e12},    {"P", 1e15},     {"E", 1e18},     {"Ki", 1024.0L}, {"Mi", 1048576.0L},
-      {"Gi", 1073741824.0L}, {"Ti", 1099511627776.0L}, {"Pi", 1125899906842624.0L}, {"Ei", 1152921504606846976.0L}};
-  bool found = false;
-  for (const auto& [s, m] : table) {
-    if (suffix == s) {
-      mult = m;
-      found = true;
-      break;
-    }
-  }
-  if (!found) {
-    // Decimal exponent: e3, E-2, e+1.
-    if (suffix.size() < 2 || (suffix[0] != 'e' && suffix[0] != 'E')) return std::nullopt;
-    std::size_t j = 1;
-    bool eneg = false;
-    if (suffix[j] == '+' || suffix[j] == '-') eneg = suffix[j++] == '-';
-    if (j >= suffix.size()) return std::nullopt;
-    int e = 0;
-    for (; j < suffix.size(); ++j) {
-      if (suffix[j] < '0' || suffix[j] > '9') return std::nullopt;
-      e = e * 10 + (suffix[j] - '0');
-      if (e > 400) return std::nullopt;
-    }
-    mult = std::pow(10.0L, eneg ? -e : e);
-  }
-  long double v = mant * mult;
-  return neg ? -v : v;
-}
-
 namespace {
 
 // A quantity as sign × mantissa × 10^exp10 × 1024^exp1024, exactly.
@@ -173,13 +114,22 @@ std::optional<exact_quantity> parse_exact(std::string_view q) {
   for (; j < suffix.size(); ++j) {
     if (suffix[j] < '0' || suffix[j] > '9') return std::nullopt;
     e = e * 10 + (suffix[j] - '0');
-    if (e > 1000) return std::nullopt;
+    if (e > 400) return std::nullopt;  // beyond any representable quantity
   }
   out.exp10 += eneg ? -e : e;
   return out;
 }
 
 }  // namespace
+
+std::optional<long double> parse_quantity(std::string_view q) {
+  auto x = parse_exact(q);
+  if (!x) return std::nullopt;
+  long double v = 0;
+  for (char c : x->digits) v = v * 10 + (c - '0');
+  v *= std::pow(10.0L, x->exp10) * std::pow(1024.0L, x->exp1024);
+  return x->negative ? -v : v;
+}
 
 std::optional<std::int64_t> quantity_as_integer(std::string_view q) {
   auto x = parse_exact(q);

@@ -6,12 +6,25 @@
 // Affinity: none (a plain value type).
 
 #include <cassert>
+#include <exception>
 #include <stdexcept>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <variant>
 
 namespace krt {
+
+// The message of an exception (what(), or "unknown exception").
+inline std::string describe_exception(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return ex.what();
+  } catch (...) {
+    return "unknown exception";
+  }
+}
 
 template <typename E>
 struct unexpected {

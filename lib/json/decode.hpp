@@ -107,14 +107,12 @@ result<void> for_each_element(od::value v, F&& f) {
   return {};
 }
 
-// Parses `text` (padding is added if missing) as one JSON document whose root
-// is an object or array and hands its root value to f. Trailing content is an
-// error. The document is only valid during f.
+namespace detail {
+// Iterates one document already handed to `parser` and runs f on its root.
 template <typename F>
-result<void> parse(std::string& text, F&& f) {
-  ensure_padding(text);
+result<void> run_document(simdjson::simdjson_result<od::document> started, F& f) {
   od::document doc;
-  if (auto e = shard_parser().iterate(text).get(doc)) return unexpected(from_simdjson(e));
+  if (auto e = std::move(started).get(doc)) return unexpected(from_simdjson(e));
   od::value root;
   if (auto e = doc.get_value().get(root)) return unexpected(from_simdjson(e));
   auto r = f(root);
@@ -122,19 +120,22 @@ result<void> parse(std::string& text, F&& f) {
   if (!at_end(doc)) return fail(errc::malformed, "trailing content after the JSON document");
   return {};
 }
+}  // namespace detail
+
+// Parses `text` (padding is added if missing) as one JSON document whose root
+// is an object or array and hands its root value to f. Trailing content is an
+// error. The document is only valid during f.
+template <typename F>
+result<void> parse(std::string& text, F&& f) {
+  ensure_padding(text);
+  return detail::run_document(shard_parser().iterate(text), f);
+}
 
 // Same, for a view into a buffer that already has `capacity - text.size()` ≥
 // SIMDJSON_PADDING readable bytes past the end (e.g. a watch stream buffer).
 template <typename F>
 result<void> parse_padded(std::string_view text, std::size_t capacity, F&& f) {
-  od::document doc;
-  if (auto e = shard_parser().iterate(text, capacity).get(doc)) return unexpected(from_simdjson(e));
-  od::value root;
-  if (auto e = doc.get_value().get(root)) return unexpected(from_simdjson(e));
-  auto r = f(root);
-  if (!r) return r;
-  if (!at_end(doc)) return fail(errc::malformed, "trailing content after the JSON document");
-  return {};
+  return detail::run_document(shard_parser().iterate(text, capacity), f);
 }
 
 // Like parse(), on a second per-thread parser: for decoding a document while
@@ -143,14 +144,7 @@ od::parser& nested_parser();
 template <typename F>
 result<void> parse_nested(std::string& text, F&& f) {
   ensure_padding(text);
-  od::document doc;
-  if (auto e = nested_parser().iterate(text).get(doc)) return unexpected(from_simdjson(e));
-  od::value root;
-  if (auto e = doc.get_value().get(root)) return unexpected(from_simdjson(e));
-  auto r = f(root);
-  if (!r) return r;
-  if (!at_end(doc)) return fail(errc::malformed, "trailing content after the JSON document");
-  return {};
+  return detail::run_document(nested_parser().iterate(text), f);
 }
 
 // Decodes a whole document into T through ADL `decode(od::value, T&)`.

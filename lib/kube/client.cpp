@@ -33,14 +33,19 @@ std::string encode_delete_options(const delete_options& o) {
   return w.take();
 }
 
+namespace {
+// Appends k=v to a query string, starting it with '?'.
+void add_param(std::string& q, std::string_view k, std::string_view v) {
+  q += q.empty() ? '?' : '&';
+  q += k;
+  q += '=';
+  q += url_escape(v);
+}
+}  // namespace
+
 std::string list_query(const list_options& o, bool watch) {
   std::string q;
-  auto add = [&](std::string_view k, std::string_view v) {
-    q += q.empty() ? '?' : '&';
-    q += k;
-    q += '=';
-    q += url_escape(v);
-  };
+  auto add = [&q](std::string_view k, std::string_view v) { add_param(q, k, v); };
   if (watch) add("watch", "true");
   if (!o.label_selector.empty()) add("labelSelector", o.label_selector);
   if (!o.field_selector.empty()) add("fieldSelector", o.field_selector);
@@ -57,12 +62,7 @@ namespace {
 
 std::string write_query(const write_options& o) {
   std::string q;
-  auto add = [&](std::string_view k, std::string_view v) {
-    q += q.empty() ? '?' : '&';
-    q += k;
-    q += '=';
-    q += url_escape(v);
-  };
+  auto add = [&q](std::string_view k, std::string_view v) { add_param(q, k, v); };
   if (o.dry_run) add("dryRun", "All");
   if (!o.field_validation.empty()) add("fieldValidation", o.field_validation);
   if (!o.field_manager.empty()) add("fieldManager", o.field_manager);

@@ -8,6 +8,7 @@
 #include <exception>
 #include <vector>
 
+#include "lib/core/result.hpp"
 #include "lib/core/strings.hpp"
 #include "lib/core/time.hpp"
 #include "lib/json/writer.hpp"
@@ -175,13 +176,7 @@ void set_sink(std::function<void(std::string_view)> sink) { sink_slot() = std::m
 
 void install_task_exception_logging(const logger& log) {
   reactor::set_unhandled_exception_hook([log](std::string_view group, std::string_view task, std::exception_ptr e) {
-    std::string what = "unknown exception";
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      what = ex.what();
-    } catch (...) {
-    }
+    std::string what = describe_exception(e);
     log.error("background task failed", {{"group", group}, {"task", task}, {"error", what}});
   });
 }

@@ -1,5 +1,7 @@
 #include "lib/reactor/engine.hpp"
 
+#include "lib/core/result.hpp"
+
 #include <pthread.h>
 #include <sched.h>
 #include <unistd.h>
@@ -134,13 +136,7 @@ int engine::run(std::function<awaitable<int>()> main) {
                  asio::bind_cancellation_slot(stop_signals.slot(), [](std::exception_ptr) {}));
   asio::co_spawn(ctx0, main(), [&](std::exception_ptr e, int rc) {
     if (e) {
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        std::fprintf(stderr, "fatal: %s\n", ex.what());
-      } catch (...) {
-        std::fprintf(stderr, "fatal: unknown exception\n");
-      }
+      std::fprintf(stderr, "fatal: %s\n", describe_exception(e).c_str());
       exit_code = 1;
     } else {
       exit_code = rc;

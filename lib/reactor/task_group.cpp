@@ -1,5 +1,7 @@
 #include "lib/reactor/task_group.hpp"
 
+#include "lib/core/result.hpp"
+
 #include <boost/system/system_error.hpp>
 #include <cassert>
 #include <cstdio>
@@ -31,13 +33,7 @@ void report_unhandled_exception(std::string_view group, std::string_view task, s
     hook(group, task, e);
     return;
   }
-  std::string what = "unknown exception";
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& ex) {
-    what = ex.what();
-  } catch (...) {
-  }
+  std::string what = describe_exception(e);
   std::fprintf(stderr, "task %.*s/%.*s failed: %s\n", static_cast<int>(group.size()), group.data(),
                static_cast<int>(task.size()), task.data(), what.c_str());
 }
