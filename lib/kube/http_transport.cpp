@@ -126,86 +126,84 @@ class http_transport final : public transport {
 
   awaitable<result<http_response>> round_trip(http_request req) override {
     auto msg = build(req);
-    for (int attempt = 0;; ++attempt) {
-      auto c = co_await acquire();
-      if (!c) co_return unexpected(std::move(c).error());
-      conn_ptr conn = std::move(*c);
-      auto& lowest = net::lowest_layer(conn->stream);
-      lowest.expires_after(req.timeout);
-      auto [wec, wn] = co_await write_msg(conn->stream, msg);
-      error_code ec = wec;
-      http::response_parser<http::string_body> parser;
-      parser.body_limit(opts_.max_response_bytes);
-      if (!ec) std::tie(ec, std::ignore) = co_await read_msg(conn->stream, conn->buffer, parser);
-      lowest.expires_never();
-      if (ec) {
-        bool nothing_received = !parser.got_some();
-        net::hard_close(conn->stream);
-        if (conn->reused && attempt == 0 && nothing_received && stale_connection_error(ec)) {
-          ++stats_.stale_retries;
-          continue;  // the pool handed us a connection the server had closed
-        }
-        co_return unexpected(transport_error(ec, req.method + " " + req.target));
-      }
-      auto& res = parser.get();
-      http_response out;
-      out.status = res.result_int();
-      out.content_type = std::string(res[http::field::content_type]);
-      out.retry_after = std::string(res[http::field::retry_after]);
-      bool keep = res.keep_alive();
-      out.body = std::move(res.body());
-      if (keep) release(std::move(conn));
-      co_return out;
-    }
+    std::unique_ptr<http::response_parser<http::string_body>> parser;
+    auto c = co_await exchange(req, msg, parser, opts_.max_response_bytes, false);
+    if (!c) co_return unexpected(std::move(c).error());
+    auto& res = parser->get();
+    http_response out;
+    out.status = res.result_int();
+    out.content_type = std::string(res[http::field::content_type]);
+    out.retry_after = std::string(res[http::field::retry_after]);
+    bool keep = res.keep_alive();
+    out.body = std::move(res.body());
+    if (keep) release(std::move(*c));
+    co_return out;
   }
 
   awaitable<result<stream_response>> open_stream(http_request req) override {
     auto msg = build(req);
-    for (int attempt = 0;; ++attempt) {
-      auto c = co_await acquire();
-      if (!c) co_return unexpected(std::move(c).error());
-      conn_ptr conn = std::move(*c);
-      auto& lowest = net::lowest_layer(conn->stream);
-      lowest.expires_after(req.timeout);
-      auto [wec, wn] = co_await write_msg(conn->stream, msg);
-      error_code ec = wec;
-      auto parser = std::make_unique<http::response_parser<http::buffer_body>>();
-      parser->body_limit(boost::none);  // a watch has no size bound
-      if (!ec) std::tie(ec, std::ignore) = co_await read_header(conn->stream, conn->buffer, *parser);
-      lowest.expires_never();
-      if (ec) {
-        bool nothing_received = !parser->got_some();
-        net::hard_close(conn->stream);
-        if (conn->reused && attempt == 0 && nothing_received && stale_connection_error(ec)) {
-          ++stats_.stale_retries;
-          continue;
-        }
-        co_return unexpected(transport_error(ec, req.method + " " + req.target));
-      }
-      stream_response out;
-      auto& head = parser->get();
-      out.status = head.result_int();
-      out.content_type = std::string(head[http::field::content_type]);
-      out.retry_after = std::string(head[http::field::retry_after]);
-      if (out.status >= 200 && out.status < 300) {
-        out.body = std::make_unique<http_body_stream>(std::move(conn), std::move(parser));
-        co_return out;
-      }
-      // An error status: read its (small) body for the Status object.
-      http_body_stream body(std::move(conn), std::move(parser));
-      char buf[8192];
-      while (out.error_body.size() < 1024 * 1024) {
-        auto n = co_await body.read_some(buf, sizeof(buf), req.timeout);
-        if (!n || *n == 0) break;
-        out.error_body.append(buf, *n);
-      }
+    std::unique_ptr<http::response_parser<http::buffer_body>> parser;
+    // A watch has no size bound.
+    auto c = co_await exchange(req, msg, parser, boost::none, true);
+    if (!c) co_return unexpected(std::move(c).error());
+    conn_ptr conn = std::move(*c);
+    stream_response out;
+    auto& head = parser->get();
+    out.status = head.result_int();
+    out.content_type = std::string(head[http::field::content_type]);
+    out.retry_after = std::string(head[http::field::retry_after]);
+    if (out.status >= 200 && out.status < 300) {
+      out.body = std::make_unique<http_body_stream>(std::move(conn), std::move(parser));
       co_return out;
     }
+    // An error status: read its (small) body for the Status object.
+    http_body_stream body(std::move(conn), std::move(parser));
+    char buf[8192];
+    while (out.error_body.size() < 1024 * 1024) {
+      auto n = co_await body.read_some(buf, sizeof(buf), req.timeout);
+      if (!n || *n == 0) break;
+      out.error_body.append(buf, *n);
+    }
+    co_return out;
   }
 
   const transport_stats& stats() const { return stats_; }
 
  private:
+  // Sends `msg` on a pooled (or new) connection and reads the response, or
+  // only its header, into a fresh *parser. A pooled connection the server had
+  // already closed is replaced once, transparently.
+  template <typename Parser>
+  awaitable<result<conn_ptr>> exchange(const http_request& req, http::request<http::string_body>& msg,
+                                       std::unique_ptr<Parser>& parser, boost::optional<std::uint64_t> body_limit,
+                                       bool header_only) {
+    for (int attempt = 0;; ++attempt) {
+      auto c = co_await acquire();
+      if (!c) co_return unexpected(std::move(c).error());
+      conn_ptr conn = std::move(*c);
+      auto& lowest = net::lowest_layer(conn->stream);
+      lowest.expires_after(req.timeout);
+      auto [ec, written] = co_await write_msg(conn->stream, msg);
+      parser = std::make_unique<Parser>();
+      parser->body_limit(body_limit);
+      // Not `cond ? co_await a : co_await b`: GCC 12 miscompiles co_await in ?:.
+      if (!ec && header_only) {
+        std::tie(ec, std::ignore) = co_await read_header(conn->stream, conn->buffer, *parser);
+      } else if (!ec) {
+        std::tie(ec, std::ignore) = co_await read_msg(conn->stream, conn->buffer, *parser);
+      }
+      lowest.expires_never();
+      if (!ec) co_return conn;
+      bool nothing_received = !parser->got_some();
+      net::hard_close(conn->stream);
+      if (conn->reused && attempt == 0 && nothing_received && stale_connection_error(ec)) {
+        ++stats_.stale_retries;
+        continue;  // the pool handed us a connection the server had closed
+      }
+      co_return unexpected(transport_error(ec, req.method + " " + req.target));
+    }
+  }
+
   http::request<http::string_body> build(const http_request& req) const {
     http::request<http::string_body> msg{http::string_to_verb(req.method), req.target, 11};
     msg.set(http::field::host, host_header());
