@@ -6,5 +6,6 @@
 namespace krt::cli {
 
 int cmd_version(int argc, char** argv);
+int cmd_local(int argc, char** argv);
 
 }  // namespace krt::cli

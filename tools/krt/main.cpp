@@ -14,6 +14,7 @@ struct command {
 };
 
 constexpr command commands[] = {
+    {"local", "Run the embedded local control plane (no cluster needed)", krt::cli::cmd_local},
     {"version", "Print the version of krt and how it was built", krt::cli::cmd_version},
 };
 

@@ -1,0 +1,108 @@
+#pragma once
+// The local control plane's Kubernetes API server (DESIGN §6): HTTPS with
+// bearer tokens on loopback, discovery, OpenAPI v3 for kubectl's validation
+// probe, CRUD/patch/watch/Table on built-in and custom resources, finalizers
+// and garbage collection, on the SQLite-backed object store.
+//
+// Affinity: shard-0 only (one shard owns the whole store; the SQLite writer
+// runs on its own thread). start() and stop() from that shard.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "lib/core/result.hpp"
+#include "lib/net/http_server.hpp"
+#include "lib/obs/log.hpp"
+#include "lib/reactor/asio.hpp"
+#include "lib/reactor/task_group.hpp"
+#include "local/apiserver/resources.hpp"
+#include "local/apiserver/sqlite_log.hpp"
+#include "local/apiserver/store.hpp"
+#include "local/apiserver/table.hpp"
+
+namespace krt::local {
+
+struct server_options {
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 0;  // 0: any free port (see port())
+  std::string state_dir;   // database, PKI, tokens and kubeconfig live here
+  durability mode = durability::process;
+  bool tls = true;  // kubectl sends tokens only over TLS; plain HTTP is for tests
+  std::size_t history_limit = 100000;
+  std::size_t watcher_queue_limit = 20000;
+  std::chrono::seconds default_watch_timeout{1800};
+};
+
+// A caller after authentication.
+struct user_info {
+  std::string name;  // "admin" or "system:serviceaccount:<ns>:<name>"
+  std::vector<std::string> groups;
+  bool admin = false;
+};
+
+class api_server {
+ public:
+  api_server(executor ex, server_options opts);
+  ~api_server();
+  api_server(const api_server&) = delete;
+  api_server& operator=(const api_server&) = delete;
+
+  // Creates or opens the state directory (PKI, token, database), loads the
+  // objects, listens, and writes the kubeconfig. Errors say what to do.
+  awaitable<krt::result<void, std::string>> start();
+  awaitable<void> stop();
+
+  std::uint16_t port() const;
+  std::string url() const;
+  const std::string& admin_token() const { return admin_token_; }
+  std::string kubeconfig_path() const;
+  object_store& store() { return *store_; }
+  resource_registry& registry() { return registry_; }
+
+  // Direct writes for in-process controllers (the node, garbage collector):
+  // the same admission as the HTTP path, as the admin user.
+  struct outcome {
+    unsigned code = 200;  // HTTP status
+    bj::value body;       // the object or a Status
+  };
+
+ private:
+  struct request_target;
+  struct context;
+  awaitable<void> handle(net::http_request& req, net::response_writer& out);
+  awaitable<void> handle_resource(context& cx);
+  awaitable<void> serve_list(context& cx);
+  awaitable<void> serve_watch(context& cx);
+  awaitable<outcome> do_create(context& cx);
+  awaitable<outcome> do_get(context& cx);
+  awaitable<outcome> do_update(context& cx, bool patch);
+  awaitable<outcome> do_delete(context& cx);
+  awaitable<outcome> do_delete_collection(context& cx);
+  awaitable<outcome> delete_object(const resource_info& r, object_ptr current, std::string_view propagation,
+                                   bool dry_run);
+  awaitable<outcome> commit_update(const resource_info& r, object_ptr current, bj::object next, bool dry_run);
+  bool discovery(context& cx, outcome& out);
+  void refresh_custom_resources();
+  void on_commit(const store_event& ev);
+  awaitable<void> gc_loop();
+  awaitable<void> gc_one(std::string storage_key, std::string ns, std::string name);
+  krt::result<void, std::string> prepare_state_dir();
+  krt::result<void, std::string> write_kubeconfig();
+
+  executor ex_;
+  server_options opts_;
+  obs::logger log_{"apiserver"};
+  resource_registry registry_;
+  std::unique_ptr<object_store> store_;
+  std::unique_ptr<net::http_server> http_;
+  std::string admin_token_;
+  std::string ca_pem_;
+  reactor::task_group tasks_;
+  std::vector<std::tuple<std::string, std::string, std::string>> gc_queue_;  // storage key, ns, name
+  reactor::event gc_wake_;
+  std::unordered_map<std::string, std::vector<std::tuple<std::string, std::string, std::string>>> dependents_;
+};
+
+}  // namespace krt::local
