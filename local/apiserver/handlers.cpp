@@ -544,7 +544,8 @@ awaitable<api_server::outcome> api_server::do_create(context& cx) {
   if (r.plural == "namespaces" && r.group.empty()) {
     obj["spec"] = bj::object{{"finalizers", bj::array{"kubernetes"}}};
     obj["status"] = bj::object{{"phase", "Active"}};
-    auto& labels = meta["labels"];
+    // Inserting into obj may move its members: look metadata up again.
+    auto& labels = metadata_of(obj)["labels"];
     if (!labels.is_object()) labels = bj::object{};
     labels.as_object()["kubernetes.io/metadata.name"] = name;
   }

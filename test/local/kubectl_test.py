@@ -77,7 +77,8 @@ class KubectlTest(unittest.TestCase):
 
     def test_apply_deployment_strategic_merge_keeps_containers_by_name(self):
         ns = self.ns("apply2")
-        dep = open(os.path.join(TESTDATA, "kustomize", "deployment.yaml")).read()
+        with open(os.path.join(TESTDATA, "kustomize", "deployment.yaml")) as f:
+            dep = f.read()
         self.k("apply", "-n", ns, "-f", "-", input=dep)
         self.k("apply", "-n", ns, "-f", "-", input=dep.replace("example/web:1", "example/web:2"))
         got = json.loads(self.k("get", "deploy", "web", "-n", ns, "-o", "json").stdout)
@@ -123,6 +124,12 @@ class KubectlTest(unittest.TestCase):
         self.assertIn('The Widget "bad" is invalid', r.stderr)
         self.assertIn("spec.color", r.stderr)
         self.assertIn("spec.size", r.stderr)
+        # CEL rules run once the schema's own checks pass (as in Kubernetes).
+        r = self.k("apply", "-f", "-", check=False, input=(
+            "apiVersion: example.kruntimes.io/v1\nkind: Widget\nmetadata:\n  name: bad\n  namespace: %s\n"
+            "spec:\n  color: red\n  owner: bob\n" % ns))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("spec: Invalid value", r.stderr)
         self.assertIn("owner must start with team-", r.stderr)
 
     def test_create_in_missing_namespace_is_not_found(self):
@@ -197,7 +204,7 @@ class KubectlTest(unittest.TestCase):
             self.assertIn("blue", line)
         finally:
             p.kill()
-            p.wait()
+            p.communicate()
 
     # --- patch ---
 

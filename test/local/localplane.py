@@ -44,6 +44,7 @@ class LocalPlane:
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
+                self.log.close()
                 raise RuntimeError("krt local serve exited with %d: %s" % (self.proc.returncode, self.log_text()))
             if os.path.exists(ready):
                 with open(ready) as f:
