@@ -34,7 +34,13 @@ constexpr std::regex::flag_type regex_base_flags = std::regex::ECMAScript
     ;
 
 // RE2 spellings std::regex lacks: a leading (?i), \A and \z, (?P<name>...).
-std::pair<std::string, bool> translate_re2(std::string_view p) {
+struct translated_re {
+  std::string text;
+  bool icase = false;
+  std::string error;  // RE2 syntax that std::regex would read differently
+};
+
+translated_re translate_re2(std::string_view p) {
   bool icase = false;
   if (p.substr(0, 4) == "(?i)") {
     icase = true;
@@ -47,6 +53,9 @@ std::pair<std::string, bool> translate_re2(std::string_view p) {
     char c = p[i];
     if (c == '\\' && i + 1 < p.size()) {
       char n = p[i + 1];
+      if (n == 'p' || n == 'P' || n == 'Q') {
+        return {std::string(), icase, std::string("\\") + n + " (Unicode classes and quoting) is not supported"};
+      }
       if (!in_class && n == 'A') {
         out += '^';
       } else if (!in_class && n == 'z') {
@@ -80,18 +89,21 @@ std::pair<std::string, bool> translate_re2(std::string_view p) {
     }
     out += c;
   }
-  return {std::move(out), icase};
+  return {std::move(out), icase, std::string()};
 }
 
 }  // namespace
 
 krt::result<regex_ptr, std::string> compile_regex(std::string_view pattern) {
-  auto [text, icase] = translate_re2(pattern);
+  auto t = translate_re2(pattern);
+  if (!t.error.empty()) {
+    return krt::unexpected(std::string("invalid regular expression '") + std::string(pattern) + "': " + t.error);
+  }
   auto flags = regex_base_flags;
-  if (icase) flags |= std::regex::icase;
+  if (t.icase) flags |= std::regex::icase;
   try {
     auto out = std::make_shared<compiled_regex>();
-    out->re = std::regex(text, flags);
+    out->re = std::regex(t.text, flags);
     return regex_ptr(std::move(out));
   } catch (const std::regex_error& e) {
     return krt::unexpected(std::string("invalid regular expression '") + std::string(pattern) + "': " + e.what());
@@ -189,7 +201,6 @@ std::string format_double(double d) {
   return out;
 }
 
-
 // ------------------------------------------------------------------ values
 
 namespace impl {
@@ -280,7 +291,9 @@ value make_string(std::string s) { return value{repr(std::in_place_type<std::str
 value make_list(list_t l) {
   return value{repr(std::in_place_type<list_ptr>, std::make_shared<const list_t>(std::move(l)))};
 }
-value make_map(map_t m) { return value{repr(std::in_place_type<map_ptr>, std::make_shared<const map_t>(std::move(m)))}; }
+value make_map(map_t m) {
+  return value{repr(std::in_place_type<map_ptr>, std::make_shared<const map_t>(std::move(m)))};
+}
 
 value from_json(const bj::value& j) {
   switch (j.kind()) {
@@ -410,7 +423,8 @@ int compare_int_double(std::int64_t i, double d) {
 bool equals(const value& a, const value& b) {
   kind ka = kind_of(a);
   kind kb = kind_of(b);
-  if (ka == kind::integer && kb == kind::dbl) return !std::isnan(as_double(b)) && compare_int_double(as_int(a), as_double(b)) == 0;
+  if (ka == kind::integer && kb == kind::dbl)
+    return !std::isnan(as_double(b)) && compare_int_double(as_int(a), as_double(b)) == 0;
   if (ka == kind::dbl && kb == kind::integer) return equals(b, a);
   if (ka != kb) return false;
   switch (ka) {
@@ -528,17 +542,14 @@ krt::result<bj::value, std::string> to_json(const value& v) {
 
 // ------------------------------------------------------------------ lexer
 
-constexpr std::string_view reserved_words[] = {"as",     "break",   "const",     "continue", "else",
-                                               "for",    "function", "if",       "import",   "let",
-                                               "loop",   "package", "namespace", "return",   "var",
-                                               "void",   "while"};
+constexpr std::string_view reserved_words[] = {"as",        "break",  "const",  "continue", "else", "for",
+                                               "function",  "if",     "import", "let",      "loop", "package",
+                                               "namespace", "return", "var",    "void",     "while"};
 
 // Kubernetes escapes property names that are not CEL identifiers.
-constexpr std::string_view escapable_keywords[] = {"true",     "false", "null",     "in",     "as",
-                                                   "break",    "const", "continue", "else",   "for",
-                                                   "function", "if",    "import",   "let",    "loop",
-                                                   "package",  "namespace", "return", "var", "void",
-                                                   "while"};
+constexpr std::string_view escapable_keywords[] = {
+    "true", "false",  "null", "in",   "as",      "break",     "const",  "continue", "else", "for",  "function",
+    "if",   "import", "let",  "loop", "package", "namespace", "return", "var",      "void", "while"};
 
 std::string unescape_field(std::string_view f) {
   if (f.size() > 4 && f.substr(0, 2) == "__" && f.substr(f.size() - 2) == "__") {
@@ -706,7 +717,8 @@ class parser {
       cur_.text = std::string(src_.substr(start, i_ - start));
       return;
     }
-    if (std::isdigit(static_cast<unsigned char>(c)) || (c == '.' && std::isdigit(static_cast<unsigned char>(peek(1))))) {
+    if (std::isdigit(static_cast<unsigned char>(c)) ||
+        (c == '.' && std::isdigit(static_cast<unsigned char>(peek(1))))) {
       lex_number();
       return;
     }
@@ -733,7 +745,8 @@ class parser {
       return;
     }
     if (c == '=') syntax_error(i_, "unexpected '=' (comparison is '==')");
-    if (c == '&' || c == '|') syntax_error(i_, std::string("unexpected '") + c + "' (logical operators are '&&' and '||')");
+    if (c == '&' || c == '|')
+      syntax_error(i_, std::string("unexpected '") + c + "' (logical operators are '&&' and '||')");
     syntax_error(i_, std::string("unexpected character '") + c + "'");
   }
 
@@ -834,37 +847,23 @@ class parser {
           syntax_error(at, "malformed escape sequence");
         }
         char h = src_[i_++];
-        cp = cp * 16 + static_cast<std::uint32_t>(std::isdigit(static_cast<unsigned char>(h)) ? h - '0'
-                                                                                               : (std::tolower(h) - 'a' + 10));
+        cp = cp * 16 + static_cast<std::uint32_t>(
+                           std::isdigit(static_cast<unsigned char>(h)) ? h - '0' : (std::tolower(h) - 'a' + 10));
       }
       return cp;
     };
-    switch (e) {
-      case 'a': out += '\a'; return;
-      case 'b': out += '\b'; return;
-      case 'f': out += '\f'; return;
-      case 'n': out += '\n'; return;
-      case 'r': out += '\r'; return;
-      case 't': out += '\t'; return;
-      case 'v': out += '\v'; return;
-      case '\\': out += '\\'; return;
-      case '\'': out += '\''; return;
-      case '"': out += '"'; return;
-      case '`': out += '`'; return;
-      case '?': out += '?'; return;
-      case 'x':
-      case 'X':
-        append_utf8(out, hex(2));
+    static constexpr std::pair<char, char> simple[] = {{'a', '\a'},  {'b', '\b'}, {'f', '\f'}, {'n', '\n'},
+                                                       {'r', '\r'},  {'t', '\t'}, {'v', '\v'}, {'\\', '\\'},
+                                                       {'\'', '\''}, {'"', '"'},  {'`', '`'},  {'?', '?'}};
+    for (auto [from, to] : simple) {
+      if (e == from) {
+        out += to;
         return;
-      case 'u':
-        append_utf8(out, checked_cp(at, hex(4)));
-        return;
-      case 'U':
-        append_utf8(out, checked_cp(at, hex(8)));
-        return;
-      default:
-        break;
+      }
     }
+    if (e == 'x' || e == 'X') return append_utf8(out, hex(2));
+    if (e == 'u') return append_utf8(out, checked_cp(at, hex(4)));
+    if (e == 'U') return append_utf8(out, checked_cp(at, hex(8)));
     if (e >= '0' && e <= '3' && peek() >= '0' && peek() <= '7' && peek(1) >= '0' && peek(1) <= '7') {
       std::uint32_t cp = static_cast<std::uint32_t>((e - '0') * 64 + (src_[i_] - '0') * 8 + (src_[i_ + 1] - '0'));
       i_ += 2;
@@ -1041,7 +1040,8 @@ class parser {
     for (;;) {
       if (is_punct(".")) {
         advance();
-        if (cur_.kind != tok::ident) syntax_error(cur_.pos, "expected a field or method name after '.' but found " + describe(cur_));
+        if (cur_.kind != tok::ident)
+          syntax_error(cur_.pos, "expected a field or method name after '.' but found " + describe(cur_));
         std::string name = cur_.text;
         std::size_t pos = cur_.pos;
         advance();
@@ -1100,10 +1100,17 @@ class parser {
       std::size_t lo, hi;
     };
     static constexpr method_spec methods[] = {
-        {"size", fn::size, 0, 0},          {"startsWith", fn::starts_with, 1, 1}, {"endsWith", fn::ends_with, 1, 1},
-        {"contains", fn::contains, 1, 1},  {"matches", fn::matches, 1, 1},        {"lowerAscii", fn::lower_ascii, 0, 0},
-        {"upperAscii", fn::upper_ascii, 0, 0}, {"trim", fn::trim, 0, 0},          {"split", fn::split, 1, 2},
-        {"join", fn::join, 0, 1},          {"indexOf", fn::index_of, 1, 1},
+        {"size", fn::size, 0, 0},
+        {"startsWith", fn::starts_with, 1, 1},
+        {"endsWith", fn::ends_with, 1, 1},
+        {"contains", fn::contains, 1, 1},
+        {"matches", fn::matches, 1, 1},
+        {"lowerAscii", fn::lower_ascii, 0, 0},
+        {"upperAscii", fn::upper_ascii, 0, 0},
+        {"trim", fn::trim, 0, 0},
+        {"split", fn::split, 1, 2},
+        {"join", fn::join, 0, 1},
+        {"indexOf", fn::index_of, 1, 1},
     };
     for (const auto& m : methods) {
       if (name != m.name) continue;
@@ -1171,9 +1178,9 @@ class parser {
       fn f;
       std::size_t arity;
     };
-    static constexpr global_spec globals[] = {{"size", fn::size, 1},         {"matches", fn::matches, 2},
-                                              {"int", fn::to_int, 1},        {"double", fn::to_double, 1},
-                                              {"string", fn::to_string, 1},  {"dyn", fn::dyn, 1}};
+    static constexpr global_spec globals[] = {{"size", fn::size, 1},        {"matches", fn::matches, 2},
+                                              {"int", fn::to_int, 1},       {"double", fn::to_double, 1},
+                                              {"string", fn::to_string, 1}, {"dyn", fn::dyn, 1}};
     for (const auto& g : globals) {
       if (name != g.name) continue;
       auto args = parse_args();
@@ -1632,16 +1639,7 @@ class evaluator {
     const value& t = args[0];
     switch (e.function) {
       case fn::size:
-        switch (kind_of(t)) {
-          case kind::string:
-            return make_int(static_cast<std::int64_t>(utf8_length(as_string(t))));
-          case kind::list:
-            return make_int(static_cast<std::int64_t>(list_size(t)));
-          case kind::map:
-            return make_int(static_cast<std::int64_t>(map_size(t)));
-          default:
-            return overload_error(e, args);
-        }
+        return call_size(e, args);
       case fn::starts_with:
         if (!all_strings(args)) return overload_error(e, args);
         return make_bool(as_string(t).substr(0, as_string(args[1]).size()) == as_string(args[1]));
@@ -1670,28 +1668,10 @@ class evaluator {
       case fn::trim:
         if (!all_strings(args)) return overload_error(e, args);
         return make_string(std::string(trim_space(as_string(t))));
-      case fn::split: {
-        if (kind_of(t) != kind::string || kind_of(args[1]) != kind::string ||
-            (args.size() == 3 && kind_of(args[2]) != kind::integer)) {
-          return overload_error(e, args);
-        }
-        std::int64_t n = args.size() == 3 ? as_int(args[2]) : -1;
-        return make_list(split_string(as_string(t), as_string(args[1]), n));
-      }
-      case fn::join: {
-        if (kind_of(t) != kind::list || (args.size() == 2 && kind_of(args[1]) != kind::string)) {
-          return overload_error(e, args);
-        }
-        std::string sep = args.size() == 2 ? std::string(as_string(args[1])) : std::string();
-        std::string out;
-        for (std::size_t i = 0, n = list_size(t); i < n; ++i) {
-          value item = list_at(t, i);
-          if (kind_of(item) != kind::string) return fail(std::string("no such overload: join of list containing ") + type_name(item));
-          if (i != 0) out += sep;
-          out += as_string(item);
-        }
-        return make_string(std::move(out));
-      }
+      case fn::split:
+        return call_split(e, args);
+      case fn::join:
+        return call_join(e, args);
       case fn::index_of: {
         if (!all_strings(args)) return overload_error(e, args);
         auto s = as_string(t);
@@ -1704,22 +1684,69 @@ class evaluator {
       case fn::to_double:
         return to_double(e, args);
       case fn::to_string:
-        switch (kind_of(t)) {
-          case kind::string:
-            return make_string(std::string(as_string(t)));
-          case kind::integer:
-            return make_string(std::to_string(as_int(t)));
-          case kind::dbl:
-            return make_string(format_double(as_double(t)));
-          case kind::boolean:
-            return make_string(as_bool(t) ? "true" : "false");
-          default:
-            return overload_error(e, args);
-        }
+        return to_string(e, args);
       case fn::dyn:
         return t;
     }
     return fail("internal error: unknown function");
+  }
+
+  eval_result call_size(const expr& e, const std::vector<value>& args) {
+    const value& t = args[0];
+    switch (kind_of(t)) {
+      case kind::string:
+        return make_int(static_cast<std::int64_t>(utf8_length(as_string(t))));
+      case kind::list:
+        return make_int(static_cast<std::int64_t>(list_size(t)));
+      case kind::map:
+        return make_int(static_cast<std::int64_t>(map_size(t)));
+      default:
+        return overload_error(e, args);
+    }
+  }
+
+  eval_result call_split(const expr& e, const std::vector<value>& args) {
+    const value& t = args[0];
+    if (kind_of(t) != kind::string || kind_of(args[1]) != kind::string ||
+        (args.size() == 3 && kind_of(args[2]) != kind::integer)) {
+      return overload_error(e, args);
+    }
+    std::int64_t n = args.size() == 3 ? as_int(args[2]) : -1;
+    return make_list(split_string(as_string(t), as_string(args[1]), n));
+  }
+
+  eval_result call_join(const expr& e, const std::vector<value>& args) {
+    const value& t = args[0];
+    if (kind_of(t) != kind::list || (args.size() == 2 && kind_of(args[1]) != kind::string)) {
+      return overload_error(e, args);
+    }
+    std::string sep = args.size() == 2 ? std::string(as_string(args[1])) : std::string();
+    std::string out;
+    for (std::size_t i = 0, n = list_size(t); i < n; ++i) {
+      value item = list_at(t, i);
+      if (kind_of(item) != kind::string) {
+        return fail(std::string("no such overload: join of list containing ") + type_name(item));
+      }
+      if (i != 0) out += sep;
+      out += as_string(item);
+    }
+    return make_string(std::move(out));
+  }
+
+  eval_result to_string(const expr& e, const std::vector<value>& args) {
+    const value& t = args[0];
+    switch (kind_of(t)) {
+      case kind::string:
+        return make_string(std::string(as_string(t)));
+      case kind::integer:
+        return make_string(std::to_string(as_int(t)));
+      case kind::dbl:
+        return make_string(format_double(as_double(t)));
+      case kind::boolean:
+        return make_string(as_bool(t) ? "true" : "false");
+      default:
+        return overload_error(e, args);
+    }
   }
 
   eval_result to_int(const expr& e, const std::vector<value>& args) {
@@ -1783,8 +1810,7 @@ class evaluator {
       items = map_keys(*range);
     } else {
       static const char* names[] = {"all", "exists", "exists_one", "map", "filter"};
-      return fail(std::string("no such overload: ") + names[static_cast<int>(e.mac)] + "() over " +
-                  type_name(*range));
+      return fail(std::string("no such overload: ") + names[static_cast<int>(e.mac)] + "() over " + type_name(*range));
     }
     std::optional<eval_error> first_error;
     std::size_t true_count = 0;
@@ -1855,9 +1881,9 @@ class evaluator {
 
 const std::vector<std::string_view>& supported_functions() {
   static const std::vector<std::string_view> names = {
-      "has",  "size", "startsWith", "endsWith", "contains", "matches", "lowerAscii", "upperAscii",
-      "trim", "split", "join",      "indexOf",  "int",      "double",  "string",     "dyn",
-      "all",  "exists", "exists_one", "map",    "filter",   "in"};
+      "has",  "size",   "startsWith", "endsWith", "contains", "matches", "lowerAscii", "upperAscii",
+      "trim", "split",  "join",       "indexOf",  "int",      "double",  "string",     "dyn",
+      "all",  "exists", "exists_one", "map",      "filter",   "in"};
   return names;
 }
 

@@ -10,7 +10,9 @@
 // type-checked ahead of time: a type mismatch is an evaluation error.
 //
 // Compile errors are one line and start with "syntax error at L:C: ...",
-// "unsupported CEL expression: ..." or "undeclared reference to 'x' at L:C".
+// "unsupported CEL expression..." (a function outside the subset is named:
+// `function "foo" at 1:6 is not in the supported subset (...)`), "undeclared
+// reference to 'x' at L:C" or "invalid argument to matches() at L:C: ...".
 // Evaluation errors are the texts cel-go uses where one exists: "no such key:
 // x", "no such overload: _+_(int, string)", "index out of bounds: 3",
 // "integer overflow", "division by zero", "modulus by zero".
@@ -65,8 +67,7 @@ using program_ptr = std::shared_ptr<const program>;
 
 // Parses `expression`. `variables` are the identifiers it may use besides the
 // iteration variables of its macros (for CRD rules: "self" and "oldSelf").
-krt::result<program_ptr, std::string> compile(std::string_view expression,
-                                              std::span<const std::string_view> variables);
+krt::result<program_ptr, std::string> compile(std::string_view expression, std::span<const std::string_view> variables);
 
 // The functions, macros and operators compile() accepts, in the order the
 // "not in the supported subset" message lists them.

@@ -139,7 +139,7 @@ awaitable<void> api_server::gc_one(std::string storage_key, std::string ns, std:
       for (const auto& v : inside) {
         if (!meta_string(v->object, "deletionTimestamp").empty()) continue;
         if (rr)
-          co_await delete_object(*rr, v, "Background", false);
+          co_await delete_object(*rr, v, "Background", false, std::nullopt);
         else
           co_await store_->write(event_type::deleted, v->storage_key, v->object);
       }
@@ -180,7 +180,7 @@ awaitable<void> api_server::gc_one(std::string storage_key, std::string ns, std:
     for (const auto& d : deps) {
       if (!meta_string(d->object, "deletionTimestamp").empty()) continue;
       resource_ptr dr = registry_.find_storage(d->storage_key);
-      if (dr) co_await delete_object(*dr, d, "Foreground", false);
+      if (dr) co_await delete_object(*dr, d, "Foreground", false, std::nullopt);
     }
     co_return;  // re-queued when a dependent goes away
   }
@@ -207,7 +207,7 @@ awaitable<void> api_server::gc_one(std::string storage_key, std::string ns, std:
     object_ptr owner = store_->latest(orr->storage_key, orr->namespaced ? ns : "", oname);
     if (owner && meta_string(owner->object, "uid") == ouid) any_alive = true;
   }
-  if (!any_alive && r) co_await delete_object(*r, o, "Background", false);
+  if (!any_alive && r) co_await delete_object(*r, o, "Background", false, std::nullopt);
 }
 
 }  // namespace krt::local

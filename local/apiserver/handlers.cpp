@@ -130,6 +130,12 @@ void set_finalizers(bj::object& obj, const std::vector<std::string>& f) {
   meta["finalizers"] = std::move(a);
 }
 
+const bj::value* at_path(const bj::object& o, std::string_view a, std::string_view b) {
+  const auto* x = o.if_contains(a);
+  if (x == nullptr || !x->is_object()) return nullptr;
+  return x->as_object().if_contains(b);
+}
+
 std::optional<std::uint64_t> parse_count(std::string_view s) {
   std::uint64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -219,15 +225,42 @@ awaitable<void> api_server::handle_resource(context& cx) {
   t.res = registry_.find(t.group, t.version, t.plural);
   bool shape_ok = t.res != nullptr && rest.size() <= 3 && !(t.res->namespaced == false && !t.ns.empty()) &&
                   !(t.res->namespaced && !t.name.empty() && t.ns.empty());
+  bool pod_log = t.res != nullptr && t.res->group.empty() && t.plural == "pods" && t.sub == "log";
+  bool sa_token = t.res != nullptr && t.res->group.empty() && t.plural == "serviceaccounts" && t.sub == "token";
   if (shape_ok && !t.sub.empty()) {
-    shape_ok = (t.sub == "status" && t.res->status_subresource) || (t.sub == "scale" && t.res->scale_subresource);
+    shape_ok = (t.sub == "status" && t.res->status_subresource) || (t.sub == "scale" && t.res->scale_subresource) ||
+               pod_log || sa_token;
   }
   if (!shape_ok) {
     co_await cx.out.respond(o.code, "application/json", json_text(o.body));
     co_return;
   }
   const std::string& m = req.method;
-  if (!req.body.empty() && media_type(req.header("content-type")) == "application/vnd.kubernetes.protobuf") {
+  std::string verb = t.name.empty() ? (m == "GET" ? (flag(req, "watch") ? "watch" : "list")
+                                      : m == "POST" ? "create" : m == "DELETE" ? "deletecollection" : "")
+                     : (m == "GET" ? "get" : m == "PUT" ? "update" : m == "PATCH" ? "patch"
+                        : m == "DELETE" ? "delete" : m == "POST" ? "create" : "");
+  if (!cx.user.admin) {
+    std::string denied = authorize(cx.user, verb, t);
+    if (!denied.empty()) {
+      bj::object details{{"name", t.name}, {"group", t.group}, {"kind", t.plural}};
+      bj::object body = status_error(403, "Forbidden", denied, std::move(details));
+      co_await cx.out.respond(403, "application/json", json_text(body));
+      co_return;
+    }
+  }
+  if (pod_log && m == "GET") {
+    co_await serve_pod_log(cx);
+    co_return;
+  }
+  if (sa_token && m == "POST") {
+    o = co_await create_token(cx);
+    co_await cx.out.respond(o.code, "application/json", json_text(o.body));
+    co_return;
+  }
+  if (pod_log || sa_token) {
+    o = {405, status_error(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")};
+  } else if (!req.body.empty() && media_type(req.header("content-type")) == "application/vnd.kubernetes.protobuf") {
     o = {415, status_error(415, "UnsupportedMediaType",
                            "the local control plane accepts JSON only, not protobuf; for imperative kubectl commands "
                            "use: kubectl create ... --dry-run=client -o yaml | kubectl apply -f -")};
@@ -744,7 +777,9 @@ awaitable<api_server::outcome> api_server::commit_update(const resource_info& r,
   if (bj::value(next) == bj::value(old)) co_return outcome{200, served_object(r, current)};
   if (dry) co_return outcome{200, std::move(next)};
   bool deleting = !meta_string(next, "deletionTimestamp").empty();
-  if (deleting && finalizers_of(next).empty() && !(r.plural == "namespaces" && r.group.empty())) {
+  bool pod_terminating = opts_.graceful_pod_deletion && r.plural == "pods" && r.group.empty() &&
+                         meta_int(next, "deletionGracePeriodSeconds") > 0;
+  if (deleting && finalizers_of(next).empty() && !(r.plural == "namespaces" && r.group.empty()) && !pod_terminating) {
     auto w = co_await store_->write(event_type::deleted, r.storage_key, std::move(next));
     if (!w) co_return outcome{500, status_error(500, "InternalError", w.error())};
     co_return outcome{200, served_object(r, *w)};
@@ -763,6 +798,9 @@ awaitable<api_server::outcome> api_server::do_delete(context& cx) {
   std::string propagation = cx.req.query_param("propagationPolicy").value_or("");
   bool dry = dry_run(cx.req);
   std::string pre_uid, pre_rv;
+  std::optional<std::int64_t> grace;
+  if (auto g = cx.req.query_param("gracePeriodSeconds"); g && !g->empty())
+    if (auto n = parse_count(*g)) grace = static_cast<std::int64_t>(*n);
   if (!cx.req.body.empty()) {
     boost::system::error_code ec;
     bj::value opts = bj::parse(cx.req.body, ec);
@@ -777,6 +815,7 @@ awaitable<api_server::outcome> api_server::do_delete(context& cx) {
       if (const auto* v = p->as_object().if_contains("resourceVersion"); v != nullptr && v->is_string())
         pre_rv = v->as_string();
     }
+    if (const auto* g = o.if_contains("gracePeriodSeconds"); g != nullptr && g->is_int64()) grace = g->as_int64();
     if (const auto* orphan = o.if_contains("orphanDependents"); orphan != nullptr && orphan->is_bool() && propagation.empty())
       propagation = orphan->as_bool() ? "Orphan" : "Background";
   }
@@ -788,11 +827,12 @@ awaitable<api_server::outcome> api_server::do_delete(context& cx) {
   if (!pre_rv.empty() && pre_rv != std::to_string(current->rv))
     co_return conflict(r, cx.t.name, "Precondition failed: ResourceVersion in precondition: " + pre_rv +
                                          ", ResourceVersion in object meta: " + std::to_string(current->rv));
-  co_return co_await delete_object(r, current, propagation, dry);
+  co_return co_await delete_object(r, current, propagation, dry, grace);
 }
 
 awaitable<api_server::outcome> api_server::delete_object(const resource_info& r, object_ptr current,
-                                                         std::string_view propagation, bool dry) {
+                                                         std::string_view propagation, bool dry,
+                                                         std::optional<std::int64_t> grace) {
   bj::object obj = current->object;
   auto finalizers = finalizers_of(obj);
   auto add = [&](const char* f) {
@@ -803,7 +843,16 @@ awaitable<api_server::outcome> api_server::delete_object(const resource_info& r,
   if (!already && propagation == "Foreground") add("foregroundDeletion");
   if (!already && propagation == "Orphan") add("orphan");
   std::string uid = meta_string(obj, "uid");
-  if (finalizers.empty() && !is_namespace) {
+  // A pod running on the node is deleted gracefully: deletionTimestamp and a
+  // grace period first; the node stops its processes and then deletes it with
+  // gracePeriodSeconds=0.
+  bool graceful_pod = false;
+  if (opts_.graceful_pod_deletion && r.plural == "pods" && r.group.empty() && !(grace && *grace == 0))
+    if (const auto* spec = obj.if_contains("spec"); spec != nullptr && spec->is_object())
+      if (const auto* node = spec->as_object().if_contains("nodeName"); node != nullptr && node->is_string() &&
+                                                                          !node->as_string().empty())
+        graceful_pod = true;
+  if (finalizers.empty() && !is_namespace && !graceful_pod) {
     if (dry) co_return outcome{200, served_object(r, current)};
     auto w = co_await store_->write(event_type::deleted, r.storage_key, std::move(obj));
     if (!w) co_return outcome{500, status_error(500, "InternalError", w.error())};
@@ -816,8 +865,15 @@ awaitable<api_server::outcome> api_server::delete_object(const resource_info& r,
   set_finalizers(obj, finalizers);
   auto& meta = metadata_of(obj);
   if (!already) {
+    std::int64_t period = 0;
+    if (graceful_pod) {
+      period = 30;
+      if (const auto* t = at_path(obj, "spec", "terminationGracePeriodSeconds"); t != nullptr && t->is_int64())
+        period = t->as_int64();
+      if (grace) period = *grace;
+    }
     meta["deletionTimestamp"] = now_rfc3339();
-    meta["deletionGracePeriodSeconds"] = 0;
+    meta["deletionGracePeriodSeconds"] = period;
   }
   if (is_namespace) {
     bj::value& st = obj["status"];
@@ -844,7 +900,7 @@ awaitable<api_server::outcome> api_server::do_delete_collection(context& cx) {
   for (const auto& v : victims) {
     object_ptr current = store_->latest(r.storage_key, v->ns, v->name);
     if (!current) continue;
-    auto o = co_await delete_object(r, current, propagation, dry_run(cx.req));
+    auto o = co_await delete_object(r, current, propagation, dry_run(cx.req), std::nullopt);
     if (o.code >= 300) co_return o;
     items.push_back(served_object(r, current));
   }
@@ -852,6 +908,61 @@ awaitable<api_server::outcome> api_server::do_delete_collection(context& cx) {
                                     {"apiVersion", r.group_version()},
                                     {"metadata", bj::object{{"resourceVersion", std::to_string(store_->committed_rv())}}},
                                     {"items", std::move(items)}}};
+}
+
+}  // namespace krt::local
+
+namespace krt::local {
+
+// ---- pods/log ----
+
+awaitable<void> api_server::serve_pod_log(context& cx) {
+  const auto& r = *cx.t.res;
+  object_ptr pod = store_->get(r.storage_key, cx.t.ns, cx.t.name);
+  outcome err;
+  pod_log_request lr;
+  lr.ns = cx.t.ns;
+  lr.pod = cx.t.name;
+  lr.container = cx.req.query_param("container").value_or("");
+  lr.follow = flag(cx.req, "follow");
+  lr.previous = flag(cx.req, "previous");
+  lr.timestamps = flag(cx.req, "timestamps");
+  auto number = [&](const char* name) -> std::optional<std::int64_t> {
+    auto v = cx.req.query_param(name);
+    if (!v || v->empty()) return std::nullopt;
+    auto n = parse_count(*v);
+    if (!n) return std::nullopt;
+    return static_cast<std::int64_t>(*n);
+  };
+  lr.tail_lines = number("tailLines");
+  lr.since_seconds = number("sinceSeconds");
+  lr.limit_bytes = number("limitBytes");
+  std::vector<std::string> names;
+  if (pod) {
+    lr.uid = meta_string(pod->object, "uid");
+    if (const auto* cs = at_path(pod->object, "spec", "containers"); cs != nullptr && cs->is_array())
+      for (const auto& c : cs->as_array())
+        if (c.is_object())
+          if (const auto* n = c.as_object().if_contains("name"); n != nullptr && n->is_string())
+            names.emplace_back(n->as_string());
+  }
+  if (!pod) {
+    err = not_found(r, cx.t.name);
+  } else if (lr.container.empty() && names.size() != 1) {
+    std::string list;
+    for (const auto& n : names) list += (list.empty() ? "" : " ") + n;
+    err = bad_request("a container name must be specified for pod " + cx.t.name + ", choose one of: [" + list + "]");
+  } else if (!lr.container.empty() && std::find(names.begin(), names.end(), lr.container) == names.end()) {
+    err = bad_request("container " + lr.container + " is not valid for pod " + cx.t.name);
+  } else if (logs_ == nullptr) {
+    err = bad_request("the local node is not running, so pods have no logs");
+  } else {
+    if (lr.container.empty()) lr.container = names.front();
+    auto failed = co_await logs_->serve_log(lr, cx.out);
+    if (!failed) co_return;
+    err = bad_request(*failed);
+  }
+  co_await cx.out.respond(err.code, "application/json", json_text(err.body));
 }
 
 }  // namespace krt::local

@@ -7,9 +7,9 @@
 #include "local/apiserver/schema.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdint>
-#include <cctype>
 #include <limits>
 #include <map>
 #include <optional>
@@ -88,15 +88,33 @@ std::string go_quote(std::string_view s) {
     auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
       switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\a': out += "\\a"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        case '\v': out += "\\v"; break;
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\a':
+          out += "\\a";
+          break;
+        case '\b':
+          out += "\\b";
+          break;
+        case '\f':
+          out += "\\f";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        case '\v':
+          out += "\\v";
+          break;
         default:
           if (c < 0x20 || c == 0x7f) {
             out += "\\x";
@@ -452,7 +470,7 @@ void apply_defaults(const node& n, bj::value& v) {
         if (child->default_value) {
           it->value() = *child->default_value;
         } else {
-          obj.erase(it);
+          obj.stable_erase(it);
         }
       }
     }
@@ -487,7 +505,7 @@ void prune(const node& n, bj::value& v, const std::string& path, bool resource_r
         pruned.push_back(std::move(child_path));
       }
     }
-    for (const auto& k : drop) obj.erase(k);
+    for (const auto& k : drop) obj.stable_erase(k);
   } else if (v.is_array() && n.items) {
     auto& arr = v.get_array();
     for (std::size_t i = 0; i < arr.size(); ++i) {
@@ -497,6 +515,9 @@ void prune(const node& n, bj::value& v, const std::string& path, bool resource_r
 }
 
 // ------------------------------------------------------------------ OpenAPI validation
+
+// The field of an OpenAPI error: its dotted name, "<nil>" at the root.
+std::string field_of(const std::string& name) { return name.empty() ? "<nil>" : name; }
 
 class openapi_validator {
  public:
@@ -539,7 +560,7 @@ class openapi_validator {
   void type_error(const node& n, const bj::value& v, const data_path& p) {
     std::string expected = n.int_or_string ? "integer,string" : n.type;
     std::string actual = json_type_name(v);
-    out_.push_back(type_invalid_error(p.name, go_quote(actual),
+    out_.push_back(type_invalid_error(field_of(p.name), go_quote(actual),
                                       p.name + " in body must be of type " + expected + ": " + go_quote(actual)));
   }
 
@@ -551,9 +572,7 @@ class openapi_validator {
       openapi_validator(errs).validate(branch, v, p);
       return errs;
     };
-    auto composite = [&](const std::string& text) {
-      out_.push_back(invalid_error("<nil>", "\"\"", text));
-    };
+    auto composite = [&](const std::string& text) { out_.push_back(invalid_error("<nil>", "\"\"", text)); };
     if (!n.all_of.empty()) {
       std::size_t ok = 0;
       for (const auto& b : n.all_of) {
@@ -605,18 +624,19 @@ class openapi_validator {
     std::string_view s = v.get_string();
     std::size_t len = (n.max_length || n.min_length) ? cel::utf8_length(s) : 0;
     if (n.max_length && static_cast<std::int64_t>(len) > *n.max_length) {
-      out_.push_back(too_long_error(p.name, *n.max_length));
+      out_.push_back(too_long_error(field_of(p.name), *n.max_length));
     }
     if (n.min_length && static_cast<std::int64_t>(len) < *n.min_length) {
-      out_.push_back(invalid_error(p.name, value_text(v),
-                                   p.name + " in body should be at least " + std::to_string(*n.min_length) +
-                                       " chars long"));
+      out_.push_back(
+          invalid_error(field_of(p.name), value_text(v),
+                        p.name + " in body should be at least " + std::to_string(*n.min_length) + " chars long"));
     }
     if (n.pattern_re && !cel::regex_search(*n.pattern_re, s)) {
-      out_.push_back(invalid_error(p.name, value_text(v), p.name + " in body should match '" + n.pattern + "'"));
+      out_.push_back(
+          invalid_error(field_of(p.name), value_text(v), p.name + " in body should match '" + n.pattern + "'"));
     }
     if (!n.format.empty() && check_format(n.format, s) == false) {
-      out_.push_back(type_invalid_error(p.name, value_text(v),
+      out_.push_back(type_invalid_error(field_of(p.name), value_text(v),
                                         p.name + " in body must be of type " + n.format + ": " + go_quote(s)));
     }
   }
@@ -634,24 +654,27 @@ class openapi_validator {
         bad = std::trunc(q) != q;
       }
       if (bad) {
-        out_.push_back(invalid_error(p.name, value_text(v),
-                                     p.name + " in body should be a multiple of " + limit_text(*n.multiple_of, int_data)));
+        out_.push_back(
+            invalid_error(field_of(p.name), value_text(v),
+                          p.name + " in body should be a multiple of " + limit_text(*n.multiple_of, int_data)));
       }
     }
     if (n.maximum) {
       long double m = as_long_double(*n.maximum);
       if (n.exclusive_maximum ? x >= m : x > m) {
-        out_.push_back(invalid_error(p.name, value_text(v),
-                                     p.name + " in body should be less than " + (n.exclusive_maximum ? "" : "or equal to ") +
+        out_.push_back(invalid_error(field_of(p.name), value_text(v),
+                                     p.name + " in body should be less than " +
+                                         (n.exclusive_maximum ? "" : "or equal to ") +
                                          limit_text(*n.maximum, int_data)));
       }
     }
     if (n.minimum) {
       long double m = as_long_double(*n.minimum);
       if (n.exclusive_minimum ? x <= m : x < m) {
-        out_.push_back(invalid_error(p.name, value_text(v),
+        out_.push_back(invalid_error(field_of(p.name), value_text(v),
                                      p.name + " in body should be greater than " +
-                                         (n.exclusive_minimum ? "" : "or equal to ") + limit_text(*n.minimum, int_data)));
+                                         (n.exclusive_minimum ? "" : "or equal to ") +
+                                         limit_text(*n.minimum, int_data)));
       }
     }
   }
@@ -661,11 +684,12 @@ class openapi_validator {
       for (std::size_t i = 0; i < a.size(); ++i) validate(*n.items, a[i], p.index(i));
     }
     if (n.min_items && static_cast<std::int64_t>(a.size()) < *n.min_items) {
-      out_.push_back(invalid_error(p.name, std::to_string(a.size()),
-                                   p.name + " in body should have at least " + std::to_string(*n.min_items) + " items"));
+      out_.push_back(
+          invalid_error(field_of(p.name), std::to_string(a.size()),
+                        p.name + " in body should have at least " + std::to_string(*n.min_items) + " items"));
     }
     if (n.max_items && static_cast<std::int64_t>(a.size()) > *n.max_items) {
-      out_.push_back(too_many_error(p.name, a.size(), *n.max_items));
+      out_.push_back(too_many_error(field_of(p.name), a.size(), *n.max_items));
     }
   }
 
@@ -677,7 +701,7 @@ class openapi_validator {
     for (const auto& allowed : *n.enum_values) {
       values.push_back(allowed.is_string() ? std::string(allowed.get_string()) : json_text(allowed));
     }
-    out_.push_back(not_supported_error(p.name, value_text(v), values));
+    out_.push_back(not_supported_error(field_of(p.name), value_text(v), values));
   }
 
   void validate_object(const node& n, const bj::object& o, const data_path& p) {
@@ -685,12 +709,12 @@ class openapi_validator {
       if (!o.contains(r)) out_.push_back(required_error(p.child(r).name));
     }
     if (n.min_properties && static_cast<std::int64_t>(o.size()) < *n.min_properties) {
-      out_.push_back(invalid_error(p.name, std::to_string(o.size()),
-                                   p.name + " in body should have at least " + std::to_string(*n.min_properties) +
-                                       " properties"));
+      out_.push_back(
+          invalid_error(field_of(p.name), std::to_string(o.size()),
+                        p.name + " in body should have at least " + std::to_string(*n.min_properties) + " properties"));
     }
     if (n.max_properties && static_cast<std::int64_t>(o.size()) > *n.max_properties) {
-      out_.push_back(too_many_error(p.name, o.size(), *n.max_properties));
+      out_.push_back(too_many_error(field_of(p.name), o.size(), *n.max_properties));
     }
     for (const auto& kv : o) {
       auto it = n.properties.find(kv.key());
@@ -752,7 +776,8 @@ class structure_validator {
   void check_map(const node& n, const bj::array& a, const data_path& p) {
     for (std::size_t i = 0; i < a.size(); ++i) {
       if (!a[i].is_null() && !a[i].is_object()) {
-        out_.push_back(invalid_error(p.index(i).field, value_text(a[i]), "must be an object for an array of list-type map"));
+        out_.push_back(
+            invalid_error(p.index(i).field, value_text(a[i]), "must be an object for an array of list-type map"));
         return;
       }
     }
@@ -805,8 +830,9 @@ class structure_validator {
 
 // ------------------------------------------------------------------ x-kubernetes-validations
 
+// field.Path's String() of the root (a nil path) is "<nil>".
 std::string join_field(const std::string& base, const std::string& suffix) {
-  if (suffix.empty()) return base;
+  if (suffix.empty()) return base.empty() ? "<nil>" : base;
   if (base.empty()) return suffix;
   return base + "." + suffix;
 }
@@ -815,11 +841,15 @@ class rule_validator {
  public:
   explicit rule_validator(std::vector<field_cause>& out) : out_(out) {}
 
-  void validate(const node& n, const bj::value& v, const bj::value* old, const data_path& p) {
+  // `type` is the structural type of the value (allOf branches have none of
+  // their own).
+  void validate(const node& n, const bj::value& v, const bj::value* old, const data_path& p,
+                const std::string* type = nullptr) {
     if (!n.rules_below || v.is_null()) return;
     if (old != nullptr && old->is_null()) old = nullptr;
-    for (const auto& r : n.rules) run(n, r, v, old, p);
-    for (const auto& b : n.all_of) validate(*b, v, old, p);
+    if (type == nullptr) type = &n.type;
+    for (const auto& r : n.rules) run(*type, r, v, old, p);
+    for (const auto& b : n.all_of) validate(*b, v, old, p, type);
     if (v.is_array() && n.items) {
       const auto& a = v.get_array();
       const bj::array* old_a = old != nullptr && old->is_array() && n.list_type == "map" ? &old->get_array() : nullptr;
@@ -860,7 +890,7 @@ class rule_validator {
     return nullptr;
   }
 
-  void run(const node& n, const rule& r, const bj::value& v, const bj::value* old, const data_path& p) {
+  void run(const std::string& type, const rule& r, const bj::value& v, const bj::value* old, const data_path& p) {
     if (r.transition && old == nullptr) return;
     cel::binding b[] = {{"self", &v}, {"oldSelf", old}};
     auto result = r.program->evaluate_bool(b);
@@ -868,10 +898,12 @@ class rule_validator {
     if (!result) {
       std::string err = result.error();
       std::string detail = err.rfind("no such overload", 0) == 0
-                               ? "'" + err + "': call arguments did not match a supported operator, function or "
-                                             "macro signature for rule: " + shown
+                               ? "'" + err +
+                                     "': call arguments did not match a supported operator, function or "
+                                     "macro signature for rule: " +
+                                     shown
                                : err + " evaluating rule: " + shown;
-      out_.push_back(invalid_error(p.field, go_quote(n.type), detail));
+      out_.push_back(invalid_error(join_field(p.field, ""), go_quote(type), detail));
       return;
     }
     if (*result) return;
@@ -888,13 +920,14 @@ class rule_validator {
     if (detail.empty()) detail = r.message.empty() ? "failed rule: " + r.source : r.message;
     std::string field = join_field(p.field, r.field_path);
     // Objects and arrays are not printed, scalars are (apiextensions' CEL validator).
-    std::string shown_value = n.type == "object" || n.type == "array" ? std::string() : value_text(v);
+    std::string shown_value = type == "object" || type == "array" ? std::string() : value_text(v);
     if (r.reason == "FieldValueForbidden") {
       out_.push_back(forbidden_error(field, detail));
     } else if (r.reason == "FieldValueRequired") {
       out_.push_back(required_error(field, detail));
     } else if (r.reason == "FieldValueDuplicate") {
-      out_.push_back(duplicate_error(field, shown_value.empty() ? json_text(v) : shown_value));
+      out_.push_back(shown_value.empty() ? cause("FieldValueDuplicate", "Duplicate value", field)
+                                         : duplicate_error(field, shown_value));
     } else {
       out_.push_back(invalid_error(field, shown_value, detail));
     }
@@ -925,7 +958,8 @@ class schema_compiler {
     }
     const auto& o = js.get_object();
     read_flags(*n, o, sp, lvl);
-    for (const auto& kv : o) keyword(*n, kv.key(), kv.value(), sp, lvl, dp, uncorrelatable);
+    place at{sp, lvl, dp, uncorrelatable};
+    for (const auto& kv : o) keyword(*n, kv.key(), kv.value(), at);
     if (lvl != level::nested) structural_checks(*n, o, sp, lvl);
     if (const auto* rules = o.if_contains("x-kubernetes-validations")) compile_rules(*n, *rules, sp, uncorrelatable);
     n->rules_below = !n->rules.empty();
@@ -1006,10 +1040,21 @@ class schema_compiler {
       if (key == k) errors.push_back(forbidden_error(path, "must be empty to be structural"));
     }
     for (auto k : false_keys) {
-      if (key == k && !(v.is_bool() && !v.get_bool())) errors.push_back(forbidden_error(path, "must be false to be structural"));
+      if (key == k && !(v.is_bool() && !v.get_bool()))
+        errors.push_back(forbidden_error(path, "must be false to be structural"));
     }
     for (auto k : undefined_keys) {
       if (key == k) errors.push_back(forbidden_error(path, "must be undefined to be structural"));
+    }
+  }
+
+  // Rules are evaluated on the structural spine and in allOf (as the API
+  // server does); elsewhere they would be silently ignored, so refuse them.
+  void forbid_rules(const node& branch, const std::string& path) {
+    if (branch.rules_below) {
+      errors.push_back(forbidden_error(path,
+                                       "x-kubernetes-validations are only evaluated in allOf, not in anyOf, "
+                                       "oneOf or not"));
     }
   }
 
@@ -1024,11 +1069,37 @@ class schema_compiler {
     return only_type(a[0], "integer") && only_type(a[1], "string");
   }
 
-  void keyword(node& n, std::string_view key, const bj::value& v, const std::string& sp, level lvl,
-               const std::string& dp, const std::string& uncorrelatable) {
-    std::string path = sp + "." + std::string(key);
-    bool nested = lvl == level::nested;
-    if (nested) forbid_nested(key, v, path);
+  // Where a keyword is read: the schema path for errors, the level, the data
+  // path it applies to and the first uncorrelatable list above it.
+  struct place {
+    const std::string& sp;
+    level lvl;
+    const std::string& dp;
+    const std::string& uncorrelatable;
+    bool nested() const { return lvl == level::nested; }
+  };
+
+  void keyword(node& n, std::string_view key, const bj::value& v, const place& at) {
+    std::string path = at.sp + "." + std::string(key);
+    if (at.nested()) forbid_nested(key, v, path);
+    if (structure_keyword(n, key, v, path, at) || value_keyword(n, key, v, path) || limit_keyword(n, key, v, path) ||
+        extension_keyword(n, key, v, path, at.nested()) || junctor_keyword(n, key, v, path, at)) {
+      return;
+    }
+    static constexpr std::string_view unsupported[] = {
+        "$ref", "definitions", "patternProperties", "dependencies", "additionalItems", "id", "$schema"};
+    if (std::find(std::begin(unsupported), std::end(unsupported), key) != std::end(unsupported)) {
+      errors.push_back(forbidden_error(path, std::string(key) + " is not supported"));
+    }
+    // description, title, example, externalDocs, x-kubernetes-int-or-string
+    // and x-kubernetes-list-type (read first) and x-kubernetes-validations
+    // (compiled after the children) need nothing here; other unknown keys are
+    // dropped, as the API server's decoding of a CRD drops them.
+  }
+
+  bool structure_keyword(node& n, std::string_view key, const bj::value& v, const std::string& path, const place& at) {
+    bool nested = at.nested();
+    level child_level = nested ? level::nested : level::field;
     if (key == "type") {
       if (auto t = get_string(v, path)) {
         if (*t == "null") {
@@ -1040,36 +1111,49 @@ class schema_compiler {
         }
       }
     } else if (key == "properties") {
-      if (!v.is_object()) return expect_error(path, v, "an object");
+      if (!v.is_object()) {
+        expect_error(path, v, "an object");
+        return true;
+      }
       for (const auto& kv : v.get_object()) {
-        std::string child_dp = dp.empty() ? std::string(kv.key()) : dp + "." + std::string(kv.key());
-        if (nested && kv.key() == "metadata") {
+        std::string name(kv.key());
+        std::string child_dp = at.dp.empty() ? name : at.dp + "." + name;
+        if (nested && name == "metadata") {
           errors.push_back(forbidden_error(path + "[metadata]", "must not be specified in a nested context"));
         }
-        n.properties[std::string(kv.key())] =
-            compile(kv.value(), path + "[" + std::string(kv.key()) + "]", nested ? level::nested : level::field,
-                    child_dp, uncorrelatable);
+        n.properties[name] = compile(kv.value(), path + "[" + name + "]", child_level, child_dp, at.uncorrelatable);
       }
     } else if (key == "additionalProperties") {
-      if (v.is_bool()) {
-        if (!v.get_bool() && !nested && !v.is_null() && n.properties.empty()) {
-          errors.push_back(forbidden_error(path, "must not be false"));
-        }
-        n.additional_any = v.get_bool() && !nested;
-      } else {
-        n.additional = compile(v, path, nested ? level::nested : level::field, dp + "[*]", uncorrelatable);
+      if (!v.is_bool()) {
+        n.additional = compile(v, path, child_level, at.dp + "[*]", at.uncorrelatable);
+      } else if (!nested) {
+        if (!v.get_bool() && n.properties.empty()) errors.push_back(forbidden_error(path, "must not be false"));
+        n.additional_any = v.get_bool();
       }
     } else if (key == "items") {
       if (v.is_array()) {
         errors.push_back(forbidden_error(path, "items must be a schema object and not an array"));
-        return;
+        return true;
       }
+      // Only the items of a list-type map can be matched with old items.
       bool correlatable = !nested && n.list_type == "map";
-      std::string unc = uncorrelatable.empty() && !correlatable ? (dp.empty() ? "<root>" : dp) : uncorrelatable;
-      n.items = compile(v, path, nested ? level::nested : level::item, dp + "[*]", unc);
+      std::string unc = at.uncorrelatable;
+      if (unc.empty() && !correlatable) unc = at.dp.empty() ? "<root>" : at.dp;
+      n.items = compile(v, path, nested ? level::nested : level::item, at.dp + "[*]", unc);
     } else if (key == "required") {
       n.required = get_strings(v, path);
-    } else if (key == "enum") {
+    } else if (key == "nullable") {
+      if (!nested) n.nullable = get_bool(v, path).value_or(false);
+    } else if (key == "default") {
+      if (!nested) n.default_value = v;
+    } else {
+      return false;
+    }
+    return true;
+  }
+
+  bool value_keyword(node& n, std::string_view key, const bj::value& v, const std::string& path) {
+    if (key == "enum") {
       if (v.is_array()) {
         n.enum_values = v.get_array();
       } else {
@@ -1082,12 +1166,25 @@ class schema_compiler {
           n.pattern = *p;
           n.pattern_re = *re;
         } else {
-          errors.push_back(invalid_error(path, go_quote(*p), "must be a valid regular expression, but isn't: " + re.error()));
+          errors.push_back(
+              invalid_error(path, go_quote(*p), "must be a valid regular expression, but isn't: " + re.error()));
         }
       }
     } else if (key == "format") {
       if (auto f = get_string(v, path)) n.format = *f;
-    } else if (key == "maximum") {
+    } else if (key == "uniqueItems") {
+      if (get_bool(v, path).value_or(false)) {
+        errors.push_back(
+            forbidden_error(path, "uniqueItems cannot be set to true since the runtime complexity becomes quadratic"));
+      }
+    } else {
+      return false;
+    }
+    return true;
+  }
+
+  bool limit_keyword(node& n, std::string_view key, const bj::value& v, const std::string& path) {
+    if (key == "maximum") {
       n.maximum = get_number(v, path);
     } else if (key == "minimum") {
       n.minimum = get_number(v, path);
@@ -1113,16 +1210,14 @@ class schema_compiler {
       n.max_properties = get_count(v, path);
     } else if (key == "minProperties") {
       n.min_properties = get_count(v, path);
-    } else if (key == "uniqueItems") {
-      if (get_bool(v, path).value_or(false)) {
-        errors.push_back(
-            forbidden_error(path, "uniqueItems cannot be set to true since the runtime complexity becomes quadratic"));
-      }
-    } else if (key == "nullable") {
-      if (!nested) n.nullable = get_bool(v, path).value_or(false);
-    } else if (key == "default") {
-      if (!nested) n.default_value = v;
-    } else if (key == "x-kubernetes-preserve-unknown-fields") {
+    } else {
+      return false;
+    }
+    return true;
+  }
+
+  bool extension_keyword(node& n, std::string_view key, const bj::value& v, const std::string& path, bool nested) {
+    if (key == "x-kubernetes-preserve-unknown-fields") {
       if (auto b = get_bool(v, path); b && !nested) {
         if (!*b) errors.push_back(invalid_error(path, "false", "must be true or undefined"));
         n.preserve_unknown = *b;
@@ -1142,29 +1237,37 @@ class schema_compiler {
           n.map_type = *t;
         }
       }
-    } else if (key == "allOf" || key == "anyOf" || key == "oneOf") {
-      if (!v.is_array()) return expect_error(path, v, "a list of schemas");
-      if (key == "anyOf" && n.int_or_string && is_int_or_string_any_of(v)) return;
-      auto& target = key == "allOf" ? n.all_of : key == "anyOf" ? n.any_of : n.one_of;
-      for (std::size_t i = 0; i < v.get_array().size(); ++i) {
-        const auto& b = v.get_array()[i];
-        // x-kubernetes-int-or-string's other accepted form: allOf[0] is the anyOf pattern.
-        if (key == "allOf" && i == 0 && n.int_or_string && b.is_object() && b.get_object().size() == 1 &&
-            b.get_object().contains("anyOf") && is_int_or_string_any_of(b.get_object().at("anyOf"))) {
-          continue;
-        }
-        target.push_back(compile(b, path + "[" + std::to_string(i) + "]", level::nested, dp, uncorrelatable));
-      }
-    } else if (key == "not") {
-      n.not_ = compile(v, path, level::nested, dp, uncorrelatable);
-    } else if (key == "$ref" || key == "definitions" || key == "patternProperties" || key == "dependencies" ||
-               key == "additionalItems" || key == "id" || key == "$schema") {
-      errors.push_back(forbidden_error(path, std::string(key) + " is not supported"));
+    } else {
+      return false;
     }
-    // description, title, example, externalDocs, x-kubernetes-int-or-string
-    // (read first) and x-kubernetes-validations (compiled after the children)
-    // need nothing here; other unknown keys are dropped, as the API server's
-    // decoding of a CRD drops them.
+    return true;
+  }
+
+  bool junctor_keyword(node& n, std::string_view key, const bj::value& v, const std::string& path, const place& at) {
+    if (key == "not") {
+      n.not_ = compile(v, path, level::nested, at.dp, at.uncorrelatable);
+      forbid_rules(*n.not_, path);
+      return true;
+    }
+    if (key != "allOf" && key != "anyOf" && key != "oneOf") return false;
+    if (!v.is_array()) {
+      expect_error(path, v, "a list of schemas");
+      return true;
+    }
+    if (key == "anyOf" && n.int_or_string && is_int_or_string_any_of(v)) return true;
+    auto& target = key == "allOf" ? n.all_of : key == "anyOf" ? n.any_of : n.one_of;
+    for (std::size_t i = 0; i < v.get_array().size(); ++i) {
+      const auto& b = v.get_array()[i];
+      // x-kubernetes-int-or-string's other accepted form: allOf[0] is the anyOf pattern.
+      if (key == "allOf" && i == 0 && n.int_or_string && b.is_object() && b.get_object().size() == 1 &&
+          b.get_object().contains("anyOf") && is_int_or_string_any_of(b.get_object().at("anyOf"))) {
+        continue;
+      }
+      std::string bp = path + "[" + std::to_string(i) + "]";
+      target.push_back(compile(b, bp, level::nested, at.dp, at.uncorrelatable));
+      if (key != "allOf") forbid_rules(*target.back(), bp);
+    }
+    return true;
   }
 
   void structural_checks(node& n, const bj::object& o, const std::string& sp, level lvl) {
@@ -1180,23 +1283,28 @@ class schema_compiler {
                                                                     : "must not be empty for specified object fields"));
     }
     if (n.int_or_string && !n.type.empty()) {
-      errors.push_back(invalid_error(type_path, go_quote(n.type), "must be empty if x-kubernetes-int-or-string is true"));
+      errors.push_back(
+          invalid_error(type_path, go_quote(n.type), "must be empty if x-kubernetes-int-or-string is true"));
     }
     if (n.embedded && n.type != "object") {
-      errors.push_back(invalid_error(type_path, go_quote(n.type), "must be object if x-kubernetes-embedded-resource is true"));
+      errors.push_back(
+          invalid_error(type_path, go_quote(n.type), "must be object if x-kubernetes-embedded-resource is true"));
     }
     if (n.type == "array" && !o.contains("items")) errors.push_back(required_error(sp + ".items", "must be specified"));
     const auto* ap = o.if_contains("additionalProperties");
     if (!n.properties.empty() && ap != nullptr && !(ap->is_bool() && ap->get_bool())) {
-      errors.push_back(forbidden_error(sp + ".additionalProperties", "additionalProperties and properties are mutual exclusive"));
+      errors.push_back(
+          forbidden_error(sp + ".additionalProperties", "additionalProperties and properties are mutual exclusive"));
     }
     if (!n.list_type.empty() && n.type != "array") {
-      errors.push_back(invalid_error(sp + ".x-kubernetes-list-type", go_quote(n.list_type), "must only be used on type array"));
+      errors.push_back(
+          invalid_error(sp + ".x-kubernetes-list-type", go_quote(n.list_type), "must only be used on type array"));
     }
     if (n.list_type == "map") {
       check_list_map(n, sp);
     } else if (!n.list_map_keys.empty()) {
-      errors.push_back(forbidden_error(sp + ".x-kubernetes-list-map-keys", "must be empty if x-kubernetes-list-type is not map"));
+      errors.push_back(
+          forbidden_error(sp + ".x-kubernetes-list-map-keys", "must be empty if x-kubernetes-list-type is not map"));
     }
   }
 
@@ -1261,6 +1369,36 @@ class schema_compiler {
     if (r.message.empty() && r.source.find('\n') != std::string::npos && !o.contains("messageExpression")) {
       errors.push_back(required_error(rp + ".message", "message must be specified if rule contains line breaks"));
     }
+    rule_options(n, o, rp, r);
+    auto program = cel::compile(r.source, vars);
+    if (!program) {
+      errors.push_back(invalid_error(rp + ".rule", go_quote(r.source), "compilation failed: " + program.error()));
+      return std::nullopt;
+    }
+    r.program = *program;
+    r.transition = r.program->references("oldSelf");
+    if (r.transition && !uncorrelatable.empty()) {
+      errors.push_back(
+          invalid_error(rp + ".rule", go_quote(r.source),
+                        "oldSelf cannot be used on the uncorrelatable portion of the schema within " + uncorrelatable));
+    }
+    if (const auto* me = o.if_contains("messageExpression")) {
+      if (auto s = get_string(*me, rp + ".messageExpression")) {
+        auto mp = cel::compile(*s, vars);
+        if (mp) {
+          r.message_expression = *mp;
+        } else {
+          errors.push_back(invalid_error(rp + ".messageExpression", go_quote(*s),
+                                         "messageExpression compilation failed: " + mp.error()));
+        }
+      }
+    }
+    if (errors.size() != before) return std::nullopt;
+    return r;
+  }
+
+  // reason, fieldPath and optionalOldSelf.
+  void rule_options(const node& n, const bj::object& o, const std::string& rp, rule& r) {
     if (const auto* re = o.if_contains("reason")) {
       if (auto s = get_string(*re, rp + ".reason")) {
         static const std::vector<std::string> reasons = {"FieldValueDuplicate", "FieldValueForbidden",
@@ -1277,38 +1415,15 @@ class schema_compiler {
         if (normalized) {
           r.field_path = *normalized;
         } else {
-          errors.push_back(invalid_error(rp + ".fieldPath", go_quote(*s), "fieldPath must be a valid path: " + normalized.error()));
+          errors.push_back(
+              invalid_error(rp + ".fieldPath", go_quote(*s), "fieldPath must be a valid path: " + normalized.error()));
         }
       }
     }
     if (const auto* opt = o.if_contains("optionalOldSelf"); opt != nullptr && opt->is_bool() && opt->get_bool()) {
-      errors.push_back(forbidden_error(rp + ".optionalOldSelf", "optionalOldSelf is not supported by the local CEL subset"));
+      errors.push_back(
+          forbidden_error(rp + ".optionalOldSelf", "optionalOldSelf is not supported by the local CEL subset"));
     }
-    auto program = cel::compile(r.source, vars);
-    if (!program) {
-      errors.push_back(invalid_error(rp + ".rule", go_quote(r.source), "compilation failed: " + program.error()));
-      return std::nullopt;
-    }
-    r.program = *program;
-    r.transition = r.program->references("oldSelf");
-    if (r.transition && !uncorrelatable.empty()) {
-      errors.push_back(invalid_error(rp + ".rule", go_quote(r.source),
-                                     "oldSelf cannot be used on the uncorrelatable portion of the schema within " +
-                                         uncorrelatable));
-    }
-    if (const auto* me = o.if_contains("messageExpression")) {
-      if (auto s = get_string(*me, rp + ".messageExpression")) {
-        auto mp = cel::compile(*s, vars);
-        if (mp) {
-          r.message_expression = *mp;
-        } else {
-          errors.push_back(invalid_error(rp + ".messageExpression", go_quote(*s),
-                                         "messageExpression compilation failed: " + mp.error()));
-        }
-      }
-    }
-    if (errors.size() != before) return std::nullopt;
-    return r;
   }
 
   static std::string_view trim_view(std::string_view s) {
@@ -1333,7 +1448,8 @@ class schema_compiler {
         name = std::string(fp.substr(start, i - start));
         if (name.empty()) return krt::unexpected(std::string("unexpected end of JSON path"));
       } else if (fp[i] == '[') {
-        if (i + 1 >= fp.size() || fp[i + 1] != '\'') return krt::unexpected(std::string("expected single quoted string"));
+        if (i + 1 >= fp.size() || fp[i + 1] != '\'')
+          return krt::unexpected(std::string("expected single quoted string"));
         std::size_t start = i + 2;
         auto close = fp.find("']", start);
         if (close == std::string_view::npos) return krt::unexpected(std::string("unexpected end of JSON path"));
@@ -1388,7 +1504,8 @@ bool blocks_rules(const field_cause& c) {
 
 }  // namespace
 
-krt::result<schema_ptr, std::vector<field_cause>> compile_schema(const bj::value& schema, std::string_view field_prefix) {
+krt::result<schema_ptr, std::vector<field_cause>> compile_schema(const bj::value& schema,
+                                                                 std::string_view field_prefix) {
   schema_compiler c;
   auto root = c.compile(schema, std::string(field_prefix), level::root, "", "");
   if (!c.errors.empty()) return krt::unexpected(std::move(c.errors));

@@ -213,6 +213,16 @@ krt::result<void, std::string> api_server::prepare_state_dir() {
     fs::remove(srv_crt, ec);
   }
   ca_pem_ = ca.cert_pem;
+  fs::path token_key = dir / "pki" / "token.key";
+  if (fs::exists(token_key)) {
+    auto k = read_file(token_key);
+    if (!k) return krt::unexpected(k.error());
+    token_key_ = std::string(trim(*k));
+  }
+  if (token_key_.size() < 32) {
+    token_key_ = random_suffix(64);
+    if (auto r = write_file(token_key, token_key_ + "\n", secret); !r) return r;
+  }
   if (!fs::exists(srv_crt) || !fs::exists(srv_key)) {
     net::certificate_request req;
     req.common_name = "kruntimes-local-apiserver";
@@ -283,6 +293,13 @@ awaitable<krt::result<void, std::string>> api_server::start() {
   if (auto r = write_kubeconfig(); !r) co_return r;
   http_->start();
   tasks_.spawn(gc_loop(), "garbage collector");
+  // The namespaces every cluster has.
+  for (const char* ns : {"default", "kube-system", "kube-public", "kube-node-lease"}) {
+    if (store_->get(namespaces_key, "", ns)) continue;
+    std::string body = std::string(R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":")") + ns + "\"}}";
+    auto created = co_await call("POST", "/api/v1/namespaces", body, "application/json");
+    if (created.code != 201) co_return krt::unexpected("cannot create namespace " + std::string(ns));
+  }
   log_.info("serving", {{"url", url()}, {"objects_rv", store_->committed_rv()}, {"state_dir", opts_.state_dir}});
   co_return krt::result<void, std::string>{};
 }
@@ -302,6 +319,63 @@ void api_server::refresh_custom_resources() {
     return true;
   });
   registry_.set_custom(custom);
+}
+
+// ---- in-process requests ----
+
+namespace {
+
+// Captures a complete response (the in-process callers never stream).
+class capture_writer final : public net::response_writer {
+ public:
+  awaitable<error_code> respond(unsigned status, std::string_view, std::string body,
+                                const std::vector<std::pair<std::string, std::string>>&) override {
+    status_ = status;
+    body_ = std::move(body);
+    started_ = true;
+    co_return error_code{};
+  }
+  awaitable<error_code> start_stream(unsigned status, std::string_view,
+                                     const std::vector<std::pair<std::string, std::string>>&) override {
+    status_ = status;
+    started_ = true;
+    co_return error_code{};
+  }
+  awaitable<error_code> write(std::string_view chunk) override {
+    body_.append(chunk);
+    co_return error_code{};
+  }
+  awaitable<error_code> finish() override { co_return error_code{}; }
+  void abort() override {}
+  bool started() const override { return started_; }
+  unsigned status_ = 0;
+  std::string body_;
+  bool started_ = false;
+};
+
+}  // namespace
+
+awaitable<api_server::outcome> api_server::call(std::string method, std::string target, std::string body,
+                                                std::string content_type) {
+  net::http_request req;
+  req.method = std::move(method);
+  req.target = target;
+  auto q = target.find('?');
+  req.path = target.substr(0, q);
+  if (q != std::string::npos) req.query = target.substr(q + 1);
+  req.body = std::move(body);
+  if (!content_type.empty()) req.headers.emplace("content-type", content_type);
+  req.headers.emplace("accept", "application/json");
+  req.headers.emplace("authorization", "Bearer " + admin_token_);
+  req.remote_address = "in-process";
+  capture_writer out;
+  co_await handle(req, out);
+  outcome o;
+  o.code = out.status_;
+  boost::system::error_code ec;
+  o.body = out.body_.empty() ? bj::value(nullptr) : bj::parse(out.body_, ec);
+  if (ec) o.body = nullptr;
+  co_return o;
 }
 
 // ---- routing ----
@@ -327,7 +401,11 @@ awaitable<void> api_server::handle(net::http_request& req, net::response_writer&
   std::string_view auth = req.header("authorization");
   if (auth.size() > 7 && to_lower(auth.substr(0, 7)) == "bearer ") {
     std::string_view token = trim(auth.substr(7));
-    if (token == admin_token_) cx.user = user_info{"admin", {"system:masters", "system:authenticated"}, true};
+    if (token == admin_token_) {
+      cx.user = user_info{"admin", {"system:masters", "system:authenticated"}, true};
+    } else if (auto sa = authenticate_token(token)) {
+      cx.user = std::move(*sa);
+    }
   }
   if (cx.user.name.empty()) {
     bj::object body = status_error(401, "Unauthorized", "Unauthorized");

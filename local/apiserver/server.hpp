@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "lib/core/result.hpp"
@@ -33,6 +34,25 @@ struct server_options {
   std::size_t history_limit = 100000;
   std::size_t watcher_queue_limit = 20000;
   std::chrono::seconds default_watch_timeout{1800};
+  // Pods bound to a node are deleted gracefully (deletionTimestamp first; the
+  // node removes them once their processes are gone). Set when a node runs.
+  bool graceful_pod_deletion = false;
+};
+
+// What the node provides to the API server for pods/log.
+struct pod_log_request {
+  std::string ns, pod, uid, container;
+  bool follow = false;
+  bool previous = false;
+  bool timestamps = false;
+  std::optional<std::int64_t> tail_lines, since_seconds, limit_bytes;
+};
+class pod_log_source {
+ public:
+  virtual ~pod_log_source() = default;
+  // Streams the log to `out` (which the server has not started); returns an
+  // error message for a 400/404 (unknown container, no log yet).
+  virtual awaitable<std::optional<std::string>> serve_log(const pod_log_request& req, net::response_writer& out) = 0;
 };
 
 // A caller after authentication.
@@ -67,6 +87,20 @@ class api_server {
     unsigned code = 200;  // HTTP status
     bj::value body;       // the object or a Status
   };
+  // An in-process request as the admin user, with no network in between: the
+  // node's controllers write through it so their objects get the same
+  // defaulting, admission and garbage collection as kubectl's. `target` is a
+  // path with an optional query ("/api/v1/namespaces/x/pods?labelSelector=a").
+  awaitable<outcome> call(std::string method, std::string target, std::string body, std::string content_type);
+  awaitable<outcome> call(std::string method, std::string target) {
+    return call(std::move(method), std::move(target), std::string(), std::string());
+  }
+  void set_pod_log_source(pod_log_source* source) { logs_ = source; }
+  const server_options& options() const { return opts_; }
+  const std::string& ca_pem() const { return ca_pem_; }
+  // Service account tokens: issued for pods, verified on every request.
+  std::string issue_token(std::string_view ns, std::string_view service_account, std::string_view uid,
+                          std::chrono::seconds valid_for);
 
  private:
   struct request_target;
@@ -81,7 +115,12 @@ class api_server {
   awaitable<outcome> do_delete(context& cx);
   awaitable<outcome> do_delete_collection(context& cx);
   awaitable<outcome> delete_object(const resource_info& r, object_ptr current, std::string_view propagation,
-                                   bool dry_run);
+                                   bool dry_run, std::optional<std::int64_t> grace);
+  awaitable<void> serve_pod_log(context& cx);
+  awaitable<outcome> create_token(context& cx);
+  std::optional<user_info> authenticate_token(std::string_view token) const;
+  // RBAC: empty when allowed, else the Forbidden message.
+  std::string authorize(const user_info& user, std::string_view verb, const request_target& t) const;
   awaitable<outcome> commit_update(const resource_info& r, object_ptr current, bj::object next, bool dry_run);
   bool discovery(context& cx, outcome& out);
   void refresh_custom_resources();
@@ -99,6 +138,8 @@ class api_server {
   std::unique_ptr<net::http_server> http_;
   std::string admin_token_;
   std::string ca_pem_;
+  std::string token_key_;  // HMAC key for service account tokens
+  pod_log_source* logs_ = nullptr;
   reactor::task_group tasks_;
   std::vector<std::tuple<std::string, std::string, std::string>> gc_queue_;  // storage key, ns, name
   reactor::event gc_wake_;

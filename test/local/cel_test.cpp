@@ -168,8 +168,9 @@ TEST(CelFunctions, Strings) {
   EXPECT_EQ(cel_show("'xxabcxx'.matches('abc')"), "true");
   EXPECT_EQ(cel_show("matches('ABC', '(?i)^abc$')"), "true");
   EXPECT_EQ(cel_show("'ab'.matches(self)", "\"^a\""), "true");
-  EXPECT_EQ(cel_show("'ab'.matches(self)", "\"(\""), "error: invalid regular expression '(': "
-                                                       "Mismatched '(' and ')' in regular expression");
+  EXPECT_EQ(cel_show("'ab'.matches(self)", "\"(\""),
+            "error: invalid regular expression '(': "
+            "Mismatched '(' and ')' in regular expression");
   EXPECT_EQ(cel_show("'MiXeD'.lowerAscii() + 'MiXeD'.upperAscii()"), "\"mixedMIXED\"");
   EXPECT_EQ(cel_show("'  pad \\t'.trim()"), "\"pad\"");
   EXPECT_EQ(cel_show("'a/b//c'.split('/')"), R"(["a","b","","c"])");
@@ -239,7 +240,8 @@ TEST(CelRules, KruntimesRunAndRuntimeRules) {
       "(!self.mode.task.entrypoint.startsWith('/') && !self.mode.task.entrypoint.split('/').exists(segment, "
       "segment == '..'))";
   EXPECT_EQ(cel_show(entrypoint, R"({"mode":{"task":{"entrypoint":"../x"}}})"), "false");
-  EXPECT_EQ(cel_show(entrypoint, R"({"mode":{"task":{"entrypoint":"../x"}},"source":{"inline":"print()"}})"), "true");
+  EXPECT_EQ(cel_show(entrypoint, R"json({"mode":{"task":{"entrypoint":"../x"}},"source":{"inline":"print()"}})json"),
+            "true");
   EXPECT_EQ(cel_show(entrypoint, R"({"mode":{"function":{}}})"), "true");
   EXPECT_EQ(cel_show("self == oldSelf", "\"a\"", "\"a\""), "true");
   EXPECT_EQ(cel_show("self == oldSelf", R"({"x":[1]})", R"({"x":[2]})"), "false");
@@ -267,7 +269,8 @@ TEST(CelCompile, RejectsUnsupportedFunctionsByName) {
             0u)
       << err;
   EXPECT_NE(err.find("all, exists, exists_one, map, filter, in)"), std::string::npos) << err;
-  EXPECT_EQ(cel_compile_error("duration('1s') > duration('0s')").rfind("unsupported CEL expression: function \"duration\"", 0),
+  EXPECT_EQ(cel_compile_error("duration('1s') > duration('0s')")
+                .rfind("unsupported CEL expression: function \"duration\"", 0),
             0u);
   EXPECT_EQ(cel_compile_error("self.isSorted()").rfind("unsupported CEL expression: function \"isSorted\"", 0), 0u);
   EXPECT_EQ(cel_compile_error("timestamp(self) < now()").rfind("unsupported CEL expression: function \"timestamp\"", 0),
@@ -297,15 +300,17 @@ TEST(CelCompile, SyntaxAndUnsupportedConstructsNamePositions) {
   EXPECT_EQ(cel_compile_error(".self"),
             "unsupported CEL expression at 1:1: leading '.' (qualified identifiers) is not supported");
   EXPECT_EQ(cel_compile_error("if"), "syntax error at 1:1: reserved identifier 'if'");
-  EXPECT_EQ(cel_compile_error("has(self)"),
-            "syntax error at 1:1: invalid argument to has() macro: it takes one field selection such as has(self.field)");
+  EXPECT_EQ(
+      cel_compile_error("has(self)"),
+      "syntax error at 1:1: invalid argument to has() macro: it takes one field selection such as has(self.field)");
   EXPECT_EQ(cel_compile_error("self.all(1, true)"),
             "syntax error at 1:10: the first argument of all() must be an iteration variable name");
   EXPECT_EQ(cel_compile_error("other.x"), "undeclared reference to 'other' at 1:1");
   EXPECT_EQ(cel_compile_error("self.all(x, y)"), "undeclared reference to 'y' at 1:13");
-  EXPECT_EQ(cel_compile_error("'a'.matches('(')").rfind("invalid argument to matches() at 1:13: invalid regular "
-                                                         "expression '('",
-                                                         0),
+  EXPECT_EQ(cel_compile_error("'a'.matches('(')")
+                .rfind("invalid argument to matches() at 1:13: invalid regular "
+                       "expression '('",
+                       0),
             0u);
   std::string deep(300, '(');
   deep += "1" + std::string(300, ')');
@@ -366,6 +371,12 @@ TEST(CelHelpers, FormatDoubleRegexAndUtf8) {
   ASSERT_TRUE(named);
   EXPECT_TRUE(regex_search(**named, "abc"));
   EXPECT_FALSE(compile_regex("a{2"));
+  // RE2 syntax std::regex would silently read differently is refused.
+  auto unicode = compile_regex("^\\pL+$");
+  ASSERT_FALSE(unicode);
+  EXPECT_EQ(unicode.error(),
+            "invalid regular expression '^\\pL+$': \\p (Unicode classes and quoting) is not supported");
+  EXPECT_FALSE(compile_regex("(?s)."));
   // Long inputs do not exhaust the stack (breadth-first matching).
   std::string long_text(300000, 'a');
   auto star = compile_regex("^[a-z]*$");

@@ -21,6 +21,8 @@
 #include "commands.hpp"
 #include "lib/reactor/engine.hpp"
 #include "local/apiserver/server.hpp"
+#include "local/node/controllers.hpp"
+#include "local/node/kubelet.hpp"
 
 namespace krt::cli {
 
@@ -138,7 +140,9 @@ int cmd_serve(int argc, char** argv) {
       "durability", "process: survive a crash or kill -9 of the server; fsync: also survive power loss",
       cxxopts::value<std::string>()->default_value("process"))(
       "insecure-http", "Serve plain HTTP instead of HTTPS (tests only: kubectl sends no token over HTTP)")(
-      "history", "Watch events kept for resuming watches", cxxopts::value<std::size_t>()->default_value("100000"));
+      "history", "Watch events kept for resuming watches", cxxopts::value<std::size_t>()->default_value("100000"))(
+      "image", "Map a container image to a local executable, IMAGE=PATH (repeatable)",
+      cxxopts::value<std::vector<std::string>>())("no-node", "Serve the API only: no controllers, pods do not run");
   cxxopts::ParseResult args;
   int rc = 0;
   if (!parse(o, argc, argv, args, rc)) return rc;
@@ -160,6 +164,20 @@ int cmd_serve(int argc, char** argv) {
   }
   so.tls = args.count("insecure-http") == 0;
   so.history_limit = std::max<std::size_t>(16, args["history"].as<std::size_t>());
+  bool node = args.count("no-node") == 0;
+  so.graceful_pod_deletion = node;
+  local::node::node_options no;
+  no.state_dir = so.state_dir;
+  if (args.count("image"))
+    for (const auto& m : args["image"].as<std::vector<std::string>>()) {
+      auto eq = m.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == m.size()) {
+        std::cerr << "Error: --image wants IMAGE=PATH, got \"" << m << "\"\n";
+        return 1;
+      }
+      no.images[m.substr(0, eq)] = fs::absolute(m.substr(eq + 1)).string();
+    }
+  if (const char* env = std::getenv("PATH"); env != nullptr && *env != '\0') no.default_path = env;
   reactor::engine_options eo;
   eo.shards = 1;
   reactor::engine eng(eo);
@@ -171,6 +189,14 @@ int cmd_serve(int argc, char** argv) {
       co_await server.stop();
       co_return 1;
     }
+    std::unique_ptr<local::node::workload_controllers> controllers;
+    std::unique_ptr<local::node::kubelet> kubelet;
+    if (node) {
+      controllers = std::make_unique<local::node::workload_controllers>(eng.get_executor(0), server);
+      controllers->start();
+      kubelet = std::make_unique<local::node::kubelet>(eng.get_executor(0), server, no);
+      kubelet->start();
+    }
     fs::path ready = fs::path(so.state_dir) / "apiserver.ready";
     {
       std::ofstream out(fs::path(so.state_dir) / "apiserver.ready.tmp");
@@ -181,6 +207,9 @@ int cmd_serve(int argc, char** argv) {
     co_await eng.shutdown_requested().wait();
     std::error_code ec;
     fs::remove(ready, ec);
+    // Reverse order of start: pods' processes first, then the controllers.
+    if (kubelet) co_await kubelet->stop();
+    if (controllers) co_await controllers->stop();
     co_await server.stop();
     co_return 0;
   });

@@ -1,0 +1,193 @@
+// Authentication (the admin token and service account tokens) and RBAC
+// authorization for service accounts, as the Kubernetes RBAC authorizer
+// defines it: Roles and ClusterRoles granted by RoleBindings and
+// ClusterRoleBindings to ServiceAccount, User and Group subjects.
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <algorithm>
+
+#include "lib/core/strings.hpp"
+#include "lib/core/time.hpp"
+#include "local/apiserver/server_internal.hpp"
+
+namespace krt::local {
+
+namespace {
+
+std::string base64url(std::string_view in) {
+  std::string s = base64_encode(in);
+  for (char& c : s) {
+    if (c == '+') c = '-';
+    if (c == '/') c = '_';
+  }
+  while (!s.empty() && s.back() == '=') s.pop_back();
+  return s;
+}
+
+std::optional<std::string> unbase64url(std::string_view in) {
+  std::string s(in);
+  for (char& c : s) {
+    if (c == '-') c = '+';
+    if (c == '_') c = '/';
+  }
+  while (s.size() % 4 != 0) s.push_back('=');
+  return base64_decode(s);
+}
+
+std::string hmac(const std::string& key, std::string_view data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
+       data.size(), out, &len);
+  return std::string(reinterpret_cast<char*>(out), len);
+}
+
+std::string str_at(const bj::object& o, std::string_view k) {
+  const auto* v = o.if_contains(k);
+  return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+bool contains(const bj::value* list, std::string_view item, bool wildcard = true) {
+  if (list == nullptr || !list->is_array()) return false;
+  for (const auto& e : list->as_array())
+    if (e.is_string() && (e.as_string() == item || (wildcard && e.as_string() == "*"))) return true;
+  return false;
+}
+
+bool subject_matches(const bj::value& s, const user_info& user) {
+  if (!s.is_object()) return false;
+  const auto& o = s.as_object();
+  std::string kind = str_at(o, "kind"), name = str_at(o, "name");
+  if (kind == "ServiceAccount") return user.name == "system:serviceaccount:" + str_at(o, "namespace") + ":" + name;
+  if (kind == "User") return user.name == name;
+  if (kind == "Group") return std::find(user.groups.begin(), user.groups.end(), name) != user.groups.end();
+  return false;
+}
+
+// Whether one PolicyRule allows the request.
+bool rule_allows(const bj::value& rule, std::string_view verb, const std::string& group, const std::string& resource,
+                 const std::string& name) {
+  if (!rule.is_object()) return false;
+  const auto& r = rule.as_object();
+  if (!contains(r.if_contains("verbs"), verb)) return false;
+  if (!contains(r.if_contains("apiGroups"), group)) return false;
+  const bj::value* resources = r.if_contains("resources");
+  bool resource_ok = contains(resources, resource);
+  // "pods/*" grants every subresource of pods; "*/scale" scale of anything.
+  if (!resource_ok && resources != nullptr && resources->is_array()) {
+    auto slash = resource.find('/');
+    if (slash != std::string::npos)
+      for (const auto& e : resources->as_array())
+        if (e.is_string() && (e.as_string() == resource.substr(0, slash) + "/*" ||
+                              e.as_string() == "*/" + resource.substr(slash + 1)))
+          resource_ok = true;
+  }
+  if (!resource_ok) return false;
+  const bj::value* names = r.if_contains("resourceNames");
+  if (names != nullptr && names->is_array() && !names->as_array().empty())
+    return !name.empty() && contains(names, name, false);
+  return true;
+}
+
+}  // namespace
+
+std::string api_server::issue_token(std::string_view ns, std::string_view service_account, std::string_view uid,
+                                    std::chrono::seconds valid_for) {
+  auto exp = std::chrono::duration_cast<std::chrono::seconds>((wall_now() + valid_for).time_since_epoch()).count();
+  bj::object payload{{"ns", ns}, {"sa", service_account}, {"uid", uid}, {"exp", exp}};
+  std::string head = "krt1." + base64url(bj::serialize(payload));
+  return head + "." + base64url(hmac(token_key_, head));
+}
+
+std::optional<user_info> api_server::authenticate_token(std::string_view token) const {
+  if (!token.starts_with("krt1.")) return std::nullopt;
+  auto dot = token.rfind('.');
+  if (dot <= 5) return std::nullopt;
+  std::string_view head = token.substr(0, dot);
+  auto sig = unbase64url(token.substr(dot + 1));
+  std::string expected = hmac(token_key_, head);
+  if (!sig || sig->size() != expected.size() || CRYPTO_memcmp(sig->data(), expected.data(), expected.size()) != 0)
+    return std::nullopt;
+  auto payload_text = unbase64url(head.substr(5));
+  if (!payload_text) return std::nullopt;
+  boost::system::error_code ec;
+  bj::value payload = bj::parse(*payload_text, ec);
+  if (ec || !payload.is_object()) return std::nullopt;
+  const auto& p = payload.as_object();
+  std::string ns = str_at(p, "ns"), sa = str_at(p, "sa"), uid = str_at(p, "uid");
+  const auto* exp = p.if_contains("exp");
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(wall_now().time_since_epoch()).count();
+  if (exp == nullptr || !exp->is_int64() || exp->as_int64() < now) return std::nullopt;
+  // The token dies with its service account (a re-created one has a new uid).
+  object_ptr account = store_->get("/serviceaccounts", ns, sa);
+  if (!account || meta_string(account->object, "uid") != uid) return std::nullopt;
+  user_info u;
+  u.name = "system:serviceaccount:" + ns + ":" + sa;
+  u.groups = {"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"};
+  return u;
+}
+
+std::string api_server::authorize(const user_info& user, std::string_view verb, const request_target& t) const {
+  std::string resource = t.plural + (t.sub.empty() ? "" : "/" + t.sub);
+  auto role_allows = [&](std::string_view kind, const std::string& name, const std::string& ns) {
+    object_ptr role = kind == "ClusterRole" ? store_->get("rbac.authorization.k8s.io/clusterroles", "", name)
+                                            : store_->get("rbac.authorization.k8s.io/roles", ns, name);
+    if (!role) return false;
+    const auto* rules = role->object.if_contains("rules");
+    if (rules == nullptr || !rules->is_array()) return false;
+    for (const auto& rule : rules->as_array())
+      if (rule_allows(rule, verb, t.group, resource, t.name)) return true;
+    return false;
+  };
+  auto binding_allows = [&](const object_ptr& b, const std::string& ns) {
+    const auto* subjects = b->object.if_contains("subjects");
+    if (subjects == nullptr || !subjects->is_array()) return false;
+    bool bound = std::any_of(subjects->as_array().begin(), subjects->as_array().end(),
+                             [&](const bj::value& s) { return subject_matches(s, user); });
+    if (!bound) return false;
+    const auto* ref = b->object.if_contains("roleRef");
+    if (ref == nullptr || !ref->is_object()) return false;
+    return role_allows(str_at(ref->as_object(), "kind"), str_at(ref->as_object(), "name"), ns);
+  };
+  bool allowed = false;
+  store_->list("rbac.authorization.k8s.io/clusterrolebindings", "", "", [&](const object_ptr& b) {
+    allowed = binding_allows(b, "");
+    return !allowed;
+  });
+  if (!allowed && !t.ns.empty())
+    store_->list("rbac.authorization.k8s.io/rolebindings", t.ns, "", [&](const object_ptr& b) {
+      allowed = binding_allows(b, t.ns);
+      return !allowed;
+    });
+  if (allowed) return {};
+  std::string what = t.res ? t.res->qualified() : t.plural;
+  if (!t.name.empty()) what += " \"" + t.name + "\"";
+  std::string msg = what + " is forbidden: User \"" + user.name + "\" cannot " + std::string(verb) + " resource \"" +
+                    resource + "\" in API group \"" + t.group + "\"";
+  msg += t.ns.empty() ? " at the cluster scope" : " in the namespace \"" + t.ns + "\"";
+  return msg;
+}
+
+awaitable<api_server::outcome> api_server::create_token(context& cx) {
+  object_ptr sa = store_->get("/serviceaccounts", cx.t.ns, cx.t.name);
+  if (!sa) co_return not_found(*cx.t.res, cx.t.name);
+  std::int64_t seconds = 3600;
+  boost::system::error_code ec;
+  bj::value body = cx.req.body.empty() ? bj::value(bj::object{}) : bj::parse(cx.req.body, ec);
+  if (ec || !body.is_object()) co_return bad_request("the request body must be a TokenRequest JSON object");
+  if (const auto* spec = body.as_object().if_contains("spec"); spec != nullptr && spec->is_object())
+    if (const auto* e = spec->as_object().if_contains("expirationSeconds"); e != nullptr && e->is_int64())
+      seconds = std::clamp<std::int64_t>(e->as_int64(), 600, 365LL * 24 * 3600);
+  std::string token = issue_token(cx.t.ns, cx.t.name, meta_string(sa->object, "uid"), std::chrono::seconds(seconds));
+  auto exp = wall_now() + std::chrono::seconds(seconds);
+  bj::object out{{"kind", "TokenRequest"},
+                 {"apiVersion", "authentication.k8s.io/v1"},
+                 {"metadata", bj::object{{"name", cx.t.name}, {"namespace", cx.t.ns}}},
+                 {"spec", body.as_object().contains("spec") ? body.as_object().at("spec") : bj::value(bj::object{})},
+                 {"status", bj::object{{"token", token}, {"expirationTimestamp", format_rfc3339(exp)}}}};
+  co_return outcome{201, std::move(out)};
+}
+
+}  // namespace krt::local

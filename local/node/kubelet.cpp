@@ -1,0 +1,781 @@
+#include "local/node/kubelet.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+
+#include "lib/core/strings.hpp"
+#include "lib/core/time.hpp"
+#include "lib/reactor/deadline.hpp"
+#include "local/node/logs.hpp"
+#include "local/node/object_util.hpp"
+
+namespace krt::local::node {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string sa_mount = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+std::vector<std::string> strings(const bj::value* v) {
+  std::vector<std::string> out;
+  if (v != nullptr && v->is_array())
+    for (const auto& e : v->as_array())
+      if (e.is_string()) out.emplace_back(e.as_string());
+  return out;
+}
+
+// Replaces a container path by its host directory wherever it appears as a
+// whole path component sequence: at the start of the string or after one of
+// " =:,", and followed by the end, '/' or one of those separators.
+std::string rewrite_paths(std::string s, const std::vector<std::pair<std::string, std::string>>& mounts) {
+  auto boundary_before = [&](std::size_t i) { return i == 0 || std::string_view(" =:,\"'").find(s[i - 1]) != std::string_view::npos; };
+  for (const auto& [from, to] : mounts) {
+    if (from.empty() || from == to) continue;
+    std::size_t pos = 0;
+    while ((pos = s.find(from, pos)) != std::string::npos) {
+      std::size_t end = pos + from.size();
+      bool boundary_after = end == s.size() || std::string_view("/ =:,\"'").find(s[end]) != std::string_view::npos;
+      if (boundary_before(pos) && boundary_after) {
+        s.replace(pos, from.size(), to);
+        pos += to.size();
+      } else {
+        pos = end;
+      }
+    }
+  }
+  return s;
+}
+
+// $(VAR) references to earlier variables, as Kubernetes expands them; $$ escapes.
+std::string expand(const std::string& s, const std::map<std::string, std::string>& vars) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '$' && i + 1 < s.size() && s[i + 1] == '$') {
+      out += '$';
+      ++i;
+    } else if (s[i] == '$' && i + 1 < s.size() && s[i + 1] == '(') {
+      auto close = s.find(')', i + 2);
+      if (close == std::string::npos) {
+        out += s.substr(i);
+        break;
+      }
+      std::string name = s.substr(i + 2, close - i - 2);
+      auto it = vars.find(name);
+      out += it != vars.end() ? it->second : s.substr(i, close - i + 1);
+      i = close;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+bool write_text(const fs::path& p, std::string_view data, fs::perms perms) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << data;
+  out.close();
+  std::error_code ec;
+  fs::permissions(p, perms, ec);
+  return static_cast<bool>(out);
+}
+
+awaitable<int> http_status(asio::ip::tcp::socket& s, asio::ip::tcp::endpoint ep, std::string target) {
+  co_await s.async_connect(ep, asio::use_awaitable);
+  std::string req = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: kube-probe/1.32\r\nConnection: close\r\n\r\n";
+  co_await asio::async_write(s, asio::buffer(req), asio::use_awaitable);
+  asio::streambuf buf;
+  co_await asio::async_read_until(s, buf, "\r\n", asio::use_awaitable);
+  std::istream in(&buf);
+  std::string version;
+  int code = 0;
+  in >> version >> code;
+  co_return code;
+}
+
+awaitable<bool> tcp_open(asio::ip::tcp::socket& s, asio::ip::tcp::endpoint ep) {
+  co_await s.async_connect(ep, asio::use_awaitable);
+  co_return true;
+}
+
+}  // namespace
+
+struct kubelet::container {
+  explicit container(executor ex) : stop_backoff(ex) {}
+  std::string name;
+  bj::object spec;
+  std::unique_ptr<child_process> proc;
+  int restarts = 0;
+  bool ready = false;
+  bool started = false;
+  bool ever_started = false;
+  std::string state = "waiting";  // running | waiting | terminated
+  std::string reason = "ContainerCreating";
+  std::string message;
+  std::string started_at, finished_at;
+  int exit_code = 0;
+  int signal = 0;
+  bj::value last_state = bj::object{};
+  bool done = false;  // will not run again (restartPolicy)
+  reactor::event stop_backoff;
+};
+
+struct kubelet::pod {
+  explicit pod(executor ex) : changed(ex), stopping_ev(ex), tasks(ex, "pod") {}
+  std::string uid, ns, name;
+  bj::object object;
+  fs::path dir;
+  std::vector<std::unique_ptr<container>> containers;
+  std::map<std::string, fs::path> volumes;  // volume name → host directory
+  std::string config_error;
+  bool stopping = false;
+  bool force = false;
+  std::int64_t grace = 30;
+  std::string start_time;
+  reactor::event changed;
+  reactor::event stopping_ev;
+  reactor::task_group tasks;
+  std::string restart_policy = "Always";
+};
+
+kubelet::kubelet(executor ex, api_server& api, node_options opts)
+    : ex_(ex), api_(api), opts_(std::move(opts)), bind_wake_(ex), tasks_(ex, "kubelet") {}
+
+kubelet::~kubelet() = default;
+
+void kubelet::start() {
+  api_.set_pod_log_source(this);
+  api_.store().on_commit([this](const store_event& ev) { on_event(ev); });
+  tasks_.spawn(bind_loop(), "binder");
+  // Pods from before a restart of the control plane: their processes died
+  // with it, so they start again (as after a node reboot).
+  api_.store().list(pods_key, "", "", [&](const object_ptr& o) {
+    on_event(store_event{event_type::added, o});
+    return true;
+  });
+}
+
+awaitable<void> kubelet::stop() {
+  for (auto& [uid, p] : pods_) {
+    p->stopping = true;
+    p->force = true;
+    p->grace = std::min<std::int64_t>(p->grace, 5);
+    p->stopping_ev.set();
+  }
+  // run_pod coroutines stop their containers and remove themselves.
+  for (int i = 0; i < 400 && !pods_.empty(); ++i) {
+    asio::steady_timer t(ex_, std::chrono::milliseconds(25));
+    co_await t.async_wait(use_nothrow);
+  }
+  co_await tasks_.close();
+  api_.set_pod_log_source(nullptr);
+}
+
+void kubelet::on_event(const store_event& ev) {
+  const auto& o = *ev.object;
+  if (o.storage_key != pods_key || tasks_.closed()) return;
+  std::string uid = meta_str(o.object, "uid");
+  std::string node = str(path(o.object, {"spec", "nodeName"}));
+  bool deleting = !meta_str(o.object, "deletionTimestamp").empty();
+  auto it = pods_.find(uid);
+  if (ev.type == event_type::deleted) {
+    if (it != pods_.end()) {
+      it->second->stopping = true;
+      it->second->force = true;
+      it->second->grace = 0;
+      it->second->stopping_ev.set();
+    }
+    return;
+  }
+  if (node.empty()) {
+    if (!deleting) {
+      to_bind_.emplace_back(o.ns, o.name);
+      bind_wake_.set();
+    }
+    return;
+  }
+  if (node != opts_.node_name) return;
+  if (it != pods_.end()) {
+    it->second->object = o.object;
+    if (deleting && !it->second->stopping) {
+      it->second->stopping = true;
+      it->second->grace = int_or(path(o.object, {"metadata", "deletionGracePeriodSeconds"}), 30);
+      it->second->stopping_ev.set();
+    }
+    return;
+  }
+  std::string phase = str(path(o.object, {"status", "phase"}));
+  if (deleting) {
+    // Nothing runs for it here (e.g. after a restart): finish the deletion.
+    tasks_.spawn(
+        [](api_server& api, std::string ns, std::string name) -> awaitable<void> {
+          co_await api.call("DELETE", "/api/v1/namespaces/" + ns + "/pods/" + name + "?gracePeriodSeconds=0");
+        }(api_, o.ns, o.name),
+        "finish deletion");
+    return;
+  }
+  if (phase == "Succeeded" || phase == "Failed") return;
+  auto p = std::make_shared<pod>(ex_);
+  p->uid = uid;
+  p->ns = o.ns;
+  p->name = o.name;
+  p->object = o.object;
+  p->dir = fs::path(opts_.state_dir) / "pods" / uid;
+  pods_[uid] = p;
+  tasks_.spawn(run_pod(p), "pod " + o.ns + "/" + o.name);
+}
+
+awaitable<void> kubelet::bind_loop() {
+  for (;;) {
+    co_await bind_wake_.wait();
+    bind_wake_.reset();
+    auto batch = std::move(to_bind_);
+    to_bind_.clear();
+    for (const auto& [ns, name] : batch) {
+      object_ptr cur = api_.store().get(pods_key, ns, name);
+      if (!cur || !str(path(cur->object, {"spec", "nodeName"})).empty()) continue;
+      std::string patch = R"({"spec":{"nodeName":")" + opts_.node_name + R"("}})";
+      co_await api_.call("PATCH", "/api/v1/namespaces/" + ns + "/pods/" + name, patch, "application/merge-patch+json");
+    }
+  }
+}
+
+std::string kubelet::log_path(const pod& p, const std::string& container, int restart) const {
+  return (p.dir / "logs" / container / (std::to_string(restart) + ".log")).string();
+}
+
+krt::result<void, std::string> kubelet::prepare(pod& p) {
+  std::error_code ec;
+  fs::create_directories(p.dir / "volumes", ec);
+  if (ec) return krt::unexpected("cannot create " + p.dir.string() + ": " + ec.message());
+  const bj::object& obj = p.object;
+  // Volumes.
+  if (const auto* vols = path(obj, {"spec", "volumes"}); vols != nullptr && vols->is_array()) {
+    for (const auto& v : vols->as_array()) {
+      if (!v.is_object()) continue;
+      const auto& vo = v.as_object();
+      std::string name = str(vo.if_contains("name"));
+      fs::path dir = p.dir / "volumes" / name;
+      if (vo.contains("emptyDir")) {
+        fs::create_directories(dir, ec);
+      } else if (const auto* hp = vo.if_contains("hostPath"); hp != nullptr && hp->is_object()) {
+        dir = str(hp->as_object().if_contains("path"));
+      } else if (vo.contains("configMap") || vo.contains("secret")) {
+        bool secret = vo.contains("secret");
+        const auto& src = vo.at(secret ? "secret" : "configMap").as_object();
+        std::string ref = str(src.if_contains(secret ? "secretName" : "name"));
+        object_ptr o = api_.store().get(secret ? "/secrets" : "/configmaps", p.ns, ref);
+        const auto* opt = src.if_contains("optional");
+        if (!o && !(opt != nullptr && opt->is_bool() && opt->as_bool()))
+          return krt::unexpected(std::string(secret ? "secret" : "configmap") + " \"" + ref + "\" not found");
+        fs::create_directories(dir, ec);
+        if (o)
+          if (const auto* data = o->object.if_contains("data"); data != nullptr && data->is_object())
+            for (const auto& [k, val] : data->as_object()) {
+              if (!val.is_string()) continue;
+              std::string text(val.as_string());
+              if (secret) text = base64_decode(text).value_or("");
+              write_text(dir / std::string(k), text, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+            }
+      } else {
+        return krt::unexpected("volume \"" + name + "\": only emptyDir, hostPath, configMap and secret volumes are "
+                                                    "supported by the local node");
+      }
+      p.volumes[name] = dir;
+    }
+  }
+  // The service account: token, CA and namespace, plus a kubeconfig.
+  const auto* automount = path(obj, {"spec", "automountServiceAccountToken"});
+  if (!(automount != nullptr && automount->is_bool() && !automount->as_bool())) {
+    std::string sa = str(path(obj, {"spec", "serviceAccountName"}));
+    if (sa.empty()) sa = "default";
+    object_ptr account = api_.store().get("/serviceaccounts", p.ns, sa);
+    if (account) {
+      fs::path dir = p.dir / "serviceaccount";
+      fs::create_directories(dir, ec);
+      std::string token = api_.issue_token(p.ns, sa, meta_str(account->object, "uid"), std::chrono::hours(24 * 365));
+      const auto secret = fs::perms::owner_read | fs::perms::owner_write;
+      write_text(dir / "token", token, secret);
+      write_text(dir / "ca.crt", api_.ca_pem(), secret | fs::perms::group_read | fs::perms::others_read);
+      write_text(dir / "namespace", p.ns, secret | fs::perms::group_read | fs::perms::others_read);
+      std::string kc = "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: " + api_.url() +
+                       "\n    certificate-authority: " + (dir / "ca.crt").string() +
+                       "\nusers:\n- name: sa\n  user:\n    tokenFile: " + (dir / "token").string() +
+                       "\ncontexts:\n- name: local\n  context:\n    cluster: local\n    user: sa\n    namespace: " + p.ns +
+                       "\ncurrent-context: local\n";
+      write_text(dir / "kubeconfig", kc, secret);
+      p.volumes["kube-api-access"] = dir;
+    }
+  }
+  return {};
+}
+
+awaitable<void> kubelet::run_pod(std::shared_ptr<pod> p) {
+  p->start_time = format_rfc3339(wall_now());
+  p->restart_policy = str(path(p->object, {"spec", "restartPolicy"}));
+  if (p->restart_policy.empty()) p->restart_policy = "Always";
+  if (const auto* cs = path(p->object, {"spec", "containers"}); cs != nullptr && cs->is_array())
+    for (const auto& c : cs->as_array()) {
+      if (!c.is_object()) continue;
+      auto ct = std::make_unique<container>(ex_);
+      ct->name = str(c.as_object().if_contains("name"));
+      ct->spec = c.as_object();
+      p->containers.push_back(std::move(ct));
+    }
+  if (auto r = prepare(*p); !r) p->config_error = r.error();
+  p->tasks.spawn(status_loop(p), "status");
+  if (p->config_error.empty())
+    for (std::size_t i = 0; i < p->containers.size(); ++i) p->tasks.spawn(run_container(p, i), "container");
+  else
+    for (auto& c : p->containers) {
+      c->reason = "CreateContainerConfigError";
+      c->message = p->config_error;
+    }
+  p->changed.set();
+  co_await p->stopping_ev.wait();
+  // Graceful stop: SIGTERM to every container, the grace period, then SIGKILL.
+  for (auto& c : p->containers) c->stop_backoff.set();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(std::max<std::int64_t>(p->grace, 0));
+  for (auto& c : p->containers)
+    if (c->proc && c->proc->running()) c->proc->signal_group(SIGTERM);
+  for (;;) {
+    bool any = false;
+    for (auto& c : p->containers) any = any || (c->proc && c->proc->running());
+    if (!any || std::chrono::steady_clock::now() >= deadline) break;
+    asio::steady_timer t(ex_, std::chrono::milliseconds(20));
+    co_await t.async_wait(use_nothrow);
+  }
+  for (auto& c : p->containers)
+    if (c->proc && c->proc->running()) co_await c->proc->terminate(std::chrono::milliseconds(0));
+  co_await p->tasks.close();
+  for (auto& c : p->containers) c->proc.reset();
+  if (!p->force) {
+    std::string target = "/api/v1/namespaces/" + p->ns + "/pods/" + p->name;
+    std::string body = R"({"gracePeriodSeconds":0,"preconditions":{"uid":")" + p->uid + R"("}})";
+    co_await api_.call("DELETE", target, body, "application/json");
+  }
+  std::error_code ec;
+  fs::remove_all(p->dir, ec);
+  pods_.erase(p->uid);
+}
+
+awaitable<void> kubelet::run_container(std::shared_ptr<pod> p, std::size_t index) {
+  container& c = *p->containers[index];
+  std::chrono::seconds backoff{0};
+  for (;;) {
+    if (p->stopping) co_return;
+    // Build the process: image → executable, env, path rewriting.
+    const bj::object& spec = c.spec;
+    std::string image = str(spec.if_contains("image"));
+    std::string exe;
+    std::vector<std::string> keys;
+    keys.push_back(image);
+    keys.push_back(image.substr(0, image.find_first_of("@:")));
+    for (const std::string& key : keys) {
+      auto it = opts_.images.find(key);
+      if (it != opts_.images.end()) {
+        exe = it->second;
+        break;
+      }
+    }
+    std::vector<std::string> command = strings(spec.if_contains("command"));
+    std::vector<std::string> args = strings(spec.if_contains("args"));
+    std::vector<std::string> argv;
+    std::string error;
+    if (!exe.empty()) {
+      argv = command;
+      if (argv.empty()) argv.push_back(exe);
+    } else if (!command.empty() && command.front().starts_with("/")) {
+      argv = command;
+    } else {
+      error = "image \"" + image + "\" is not mapped to a local executable and the container has no absolute "
+              "command; map it with krt local up --image " + image + "=/path/to/executable";
+    }
+    argv.insert(argv.end(), args.begin(), args.end());
+    // Mounts of this container (longest path first, so nested mounts win).
+    std::vector<std::pair<std::string, std::string>> mounts;
+    if (const auto* vms = spec.if_contains("volumeMounts"); vms != nullptr && vms->is_array())
+      for (const auto& m : vms->as_array()) {
+        if (!m.is_object()) continue;
+        auto it = p->volumes.find(str(m.as_object().if_contains("name")));
+        if (it == p->volumes.end()) continue;
+        std::string host = it->second.string();
+        std::string sub = str(m.as_object().if_contains("subPath"));
+        if (!sub.empty()) host += "/" + sub;
+        mounts.emplace_back(str(m.as_object().if_contains("mountPath")), host);
+      }
+    if (auto it = p->volumes.find("kube-api-access"); it != p->volumes.end()) mounts.emplace_back(sa_mount, it->second.string());
+    std::sort(mounts.begin(), mounts.end(), [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+    // Environment, in Kubernetes' order: defaults, envFrom, env.
+    std::map<std::string, std::string> vars;
+    std::vector<std::string> order;
+    auto set_var = [&](const std::string& k, const std::string& v) {
+      if (vars.find(k) == vars.end()) order.push_back(k);
+      vars[k] = v;
+    };
+    set_var("PATH", opts_.default_path);
+    set_var("HOSTNAME", p->name);
+    set_var("HOME", p->dir.string());
+    set_var("KUBERNETES_SERVICE_HOST", "127.0.0.1");
+    set_var("KUBERNETES_SERVICE_PORT", std::to_string(api_.port()));
+    if (auto it = p->volumes.find("kube-api-access"); it != p->volumes.end())
+      set_var("KUBECONFIG", (it->second / "kubeconfig").string());
+    auto lookup = [&](bool secret, const std::string& name, const std::string& key, bool optional,
+                      std::optional<std::string>& out) {
+      object_ptr o = api_.store().get(secret ? "/secrets" : "/configmaps", p->ns, name);
+      const bj::value* v = o ? path(o->object, {"data", key}) : nullptr;
+      if (v != nullptr && v->is_string()) {
+        out = secret ? base64_decode(v->as_string()).value_or("") : std::string(v->as_string());
+      } else if (!optional && error.empty()) {
+        error = std::string(secret ? "secret" : "configmap") + " \"" + name + "\"" +
+                (o ? " has no key \"" + key + "\"" : " not found");
+      }
+    };
+    if (const auto* ef = spec.if_contains("envFrom"); ef != nullptr && ef->is_array())
+      for (const auto& e : ef->as_array()) {
+        if (!e.is_object()) continue;
+        std::string prefix = str(e.as_object().if_contains("prefix"));
+        for (bool secret : {false, true}) {
+          const auto* ref = e.as_object().if_contains(secret ? "secretRef" : "configMapRef");
+          if (ref == nullptr || !ref->is_object()) continue;
+          object_ptr o = api_.store().get(secret ? "/secrets" : "/configmaps", p->ns, str(ref->as_object().if_contains("name")));
+          if (!o) continue;
+          if (const auto* data = o->object.if_contains("data"); data != nullptr && data->is_object())
+            for (const auto& [k, v] : data->as_object())
+              if (v.is_string())
+                set_var(prefix + std::string(k),
+                        secret ? base64_decode(v.as_string()).value_or("") : std::string(v.as_string()));
+        }
+      }
+    if (const auto* env = spec.if_contains("env"); env != nullptr && env->is_array())
+      for (const auto& e : env->as_array()) {
+        if (!e.is_object()) continue;
+        const auto& eo = e.as_object();
+        std::string name = str(eo.if_contains("name"));
+        if (const auto* v = eo.if_contains("value"); v != nullptr && v->is_string()) {
+          set_var(name, expand(std::string(v->as_string()), vars));
+          continue;
+        }
+        const auto* from = eo.if_contains("valueFrom");
+        if (from == nullptr || !from->is_object()) {
+          set_var(name, "");
+          continue;
+        }
+        const auto& fo = from->as_object();
+        if (const auto* fr = fo.if_contains("fieldRef"); fr != nullptr && fr->is_object()) {
+          std::string fp = str(fr->as_object().if_contains("fieldPath"));
+          std::string val;
+          if (fp == "metadata.name") val = p->name;
+          else if (fp == "metadata.namespace") val = p->ns;
+          else if (fp == "metadata.uid") val = p->uid;
+          else if (fp == "status.podIP" || fp == "status.hostIP") val = "127.0.0.1";
+          else if (fp == "spec.nodeName") val = opts_.node_name;
+          else if (fp == "spec.serviceAccountName") val = str(path(p->object, {"spec", "serviceAccountName"}));
+          else if (fp.starts_with("metadata.labels['") && fp.ends_with("']"))
+            val = str(path(p->object, {"metadata", "labels", fp.substr(17, fp.size() - 19)}));
+          else if (fp.starts_with("metadata.annotations['") && fp.ends_with("']"))
+            val = str(path(p->object, {"metadata", "annotations", fp.substr(22, fp.size() - 24)}));
+          else if (error.empty())
+            error = "env " + name + ": fieldRef " + fp + " is not supported by the local node";
+          set_var(name, val);
+        } else {
+          for (bool secret : {false, true}) {
+            const auto* ref = fo.if_contains(secret ? "secretKeyRef" : "configMapKeyRef");
+            if (ref == nullptr || !ref->is_object()) continue;
+            const auto* opt = ref->as_object().if_contains("optional");
+            std::optional<std::string> val;
+            lookup(secret, str(ref->as_object().if_contains("name")), str(ref->as_object().if_contains("key")),
+                   opt != nullptr && opt->is_bool() && opt->as_bool(), val);
+            if (val) set_var(name, *val);
+          }
+        }
+      }
+    process_spec ps;
+    for (auto& a : argv) ps.argv.push_back(rewrite_paths(expand(a, vars), mounts));
+    for (const auto& k : order) ps.env.push_back(k + "=" + rewrite_paths(vars[k], mounts));
+    std::string wd = str(spec.if_contains("workingDir"));
+    ps.working_dir = wd.empty() ? p->dir.string() : rewrite_paths(wd, mounts);
+    std::error_code ec;
+    fs::create_directories(fs::path(log_path(*p, c.name, c.restarts)).parent_path(), ec);
+    ps.log_path = log_path(*p, c.name, c.restarts);
+    if (error.empty()) {
+      auto spawned = child_process::spawn(ex_, ps);
+      if (spawned) {
+        c.proc = std::move(*spawned);
+      } else {
+        error = spawned.error();
+      }
+    }
+    if (!error.empty()) {
+      c.state = "waiting";
+      c.reason = error.find("not mapped") != std::string::npos ? "ImageNotMapped"
+                 : error.find("not found") != std::string::npos && error.find("executable") == std::string::npos
+                     ? "CreateContainerConfigError"
+                     : "RunContainerError";
+      c.message = error;
+      p->changed.set();
+      log_.warn("container did not start", {{"pod", p->ns + "/" + p->name}, {"container", c.name}, {"error", error}});
+    } else {
+      c.state = "running";
+      c.reason.clear();
+      c.message.clear();
+      c.started = c.ever_started = true;
+      c.started_at = format_rfc3339(wall_now());
+      c.ready = !spec.contains("readinessProbe");
+      p->changed.set();
+      reactor::task_group probes(ex_, "probes");
+      if (spec.contains("readinessProbe")) probes.spawn(probe_loop(p, index, false), "readiness");
+      if (spec.contains("livenessProbe")) probes.spawn(probe_loop(p, index, true), "liveness");
+      auto run_start = std::chrono::steady_clock::now();
+      exit_info ex = co_await c.proc->wait_info();
+      co_await probes.close();
+      c.state = "terminated";
+      c.exit_code = ex.code;
+      c.signal = ex.signal;
+      c.reason = ex.code == 0 ? "Completed" : "Error";
+      c.finished_at = format_rfc3339(wall_now());
+      c.ready = false;
+      c.started = false;
+      p->changed.set();
+      if (std::chrono::steady_clock::now() - run_start > std::chrono::seconds(60)) backoff = std::chrono::seconds(0);
+      if (p->stopping) co_return;
+      bool restart = p->restart_policy == "Always" || (p->restart_policy == "OnFailure" && ex.code != 0);
+      if (!restart) {
+        c.done = true;
+        p->changed.set();
+        co_return;
+      }
+      bj::object term{{"exitCode", ex.code}, {"reason", c.reason}, {"startedAt", c.started_at}, {"finishedAt", c.finished_at}};
+      if (ex.signal != 0) term["signal"] = ex.signal;
+      c.last_state = bj::object{{"terminated", std::move(term)}};
+      c.restarts += 1;
+      c.proc.reset();
+    }
+    backoff = backoff.count() == 0 ? std::chrono::seconds(1) : std::min(backoff * 2, opts_.max_restart_backoff);
+    if (c.restarts > 1 || !error.empty()) {
+      c.state = "waiting";
+      if (error.empty()) {
+        c.reason = "CrashLoopBackOff";
+        c.message = "back-off " + std::to_string(backoff.count()) + "s restarting failed container=" + c.name +
+                    " pod=" + p->name + "_" + p->ns + "(" + p->uid + ")";
+      }
+      p->changed.set();
+      c.stop_backoff.reset();
+      co_await reactor::with_timeout(c.stop_backoff.wait(), backoff);
+    }
+  }
+}
+
+awaitable<void> kubelet::probe_loop(std::shared_ptr<pod> p, std::size_t index, bool liveness) {
+  container& c = *p->containers[index];
+  const auto* pv = c.spec.if_contains(liveness ? "livenessProbe" : "readinessProbe");
+  if (pv == nullptr || !pv->is_object()) co_return;
+  bj::object probe = pv->as_object();
+  auto delay = std::chrono::seconds(int_or(probe.if_contains("initialDelaySeconds"), 0));
+  auto period = std::chrono::seconds(std::max<std::int64_t>(1, int_or(probe.if_contains("periodSeconds"), 10)));
+  auto success_threshold = int_or(probe.if_contains("successThreshold"), 1);
+  auto failure_threshold = int_or(probe.if_contains("failureThreshold"), 3);
+  asio::steady_timer t(ex_, delay);
+  co_await t.async_wait(asio::use_awaitable);
+  std::int64_t successes = 0, failures = 0;
+  for (;;) {
+    bool ok = co_await probe_once(p, index, probe);
+    if (ok) {
+      ++successes;
+      failures = 0;
+    } else {
+      ++failures;
+      successes = 0;
+    }
+    if (!liveness) {
+      bool ready = c.ready;
+      if (ok && successes >= success_threshold) ready = true;
+      if (!ok && failures >= failure_threshold) ready = false;
+      if (ready != c.ready) {
+        c.ready = ready;
+        p->changed.set();
+      }
+    } else if (!ok && failures >= failure_threshold && c.proc && c.proc->running()) {
+      log_.info("liveness probe failed; restarting the container", {{"pod", p->ns + "/" + p->name}, {"container", c.name}});
+      auto grace = std::chrono::seconds(std::min<std::int64_t>(int_or(path(p->object, {"spec", "terminationGracePeriodSeconds"}), 30), 10));
+      co_await c.proc->terminate(std::chrono::duration_cast<std::chrono::milliseconds>(grace));
+      co_return;
+    }
+    t.expires_after(period);
+    co_await t.async_wait(asio::use_awaitable);
+  }
+}
+
+awaitable<bool> kubelet::probe_once(std::shared_ptr<pod> p, std::size_t index, bj::object probe) {
+  container& c = *p->containers[index];
+  auto timeout = std::chrono::seconds(std::max<std::int64_t>(1, int_or(probe.if_contains("timeoutSeconds"), 1)));
+  auto port_of = [&](const bj::value* v) -> int {
+    if (v == nullptr) return 0;
+    if (v->is_int64()) return static_cast<int>(v->as_int64());
+    if (!v->is_string()) return 0;
+    if (const auto* ports = c.spec.if_contains("ports"); ports != nullptr && ports->is_array())
+      for (const auto& pt : ports->as_array())
+        if (pt.is_object() && str(pt.as_object().if_contains("name")) == v->as_string())
+          return static_cast<int>(int_or(pt.as_object().if_contains("containerPort"), 0));
+    return std::atoi(std::string(v->as_string()).c_str());
+  };
+  if (const auto* h = probe.if_contains("httpGet"); h != nullptr && h->is_object()) {
+    int port = port_of(h->as_object().if_contains("port"));
+    std::string target = str(h->as_object().if_contains("path"));
+    if (target.empty()) target = "/";
+    asio::ip::tcp::socket s(ex_);
+    asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), static_cast<std::uint16_t>(port));
+    try {
+      auto code = co_await reactor::with_timeout(http_status(s, ep, target), timeout);
+      co_return code && *code >= 200 && *code < 400;
+    } catch (const boost::system::system_error&) {
+      co_return false;
+    }
+  }
+  if (const auto* tcp = probe.if_contains("tcpSocket"); tcp != nullptr && tcp->is_object()) {
+    int port = port_of(tcp->as_object().if_contains("port"));
+    asio::ip::tcp::socket s(ex_);
+    asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), static_cast<std::uint16_t>(port));
+    try {
+      auto ok = co_await reactor::with_timeout(tcp_open(s, ep), timeout);
+      co_return ok.value_or(false);
+    } catch (const boost::system::system_error&) {
+      co_return false;
+    }
+  }
+  if (const auto* e = probe.if_contains("exec"); e != nullptr && e->is_object()) {
+    process_spec ps;
+    ps.argv = strings(e->as_object().if_contains("command"));
+    ps.env = {"PATH=" + opts_.default_path, "HOME=" + p->dir.string()};
+    ps.working_dir = p->dir.string();
+    auto child = child_process::spawn(ex_, ps);
+    if (!child) co_return false;
+    auto code = co_await reactor::with_timeout((*child)->wait(), timeout);
+    co_return code && *code == 0;
+  }
+  co_return false;
+}
+
+awaitable<void> kubelet::status_loop(std::shared_ptr<pod> p) {
+  for (;;) {
+    co_await p->changed.wait();
+    p->changed.reset();
+    if (p->stopping && p->force) continue;
+    std::string now = format_rfc3339(wall_now());
+    bj::array statuses;
+    bool all_ready = !p->containers.empty(), all_started = true, all_done = true, any_failed = false;
+    for (const auto& c : p->containers) {
+      bj::object state;
+      if (c->state == "running") {
+        state["running"] = bj::object{{"startedAt", c->started_at}};
+      } else if (c->state == "terminated") {
+        bj::object t{{"exitCode", c->exit_code}, {"reason", c->reason}, {"startedAt", c->started_at},
+                     {"finishedAt", c->finished_at}};
+        if (c->signal != 0) t["signal"] = c->signal;
+        state["terminated"] = std::move(t);
+      } else {
+        bj::object w{{"reason", c->reason}};
+        if (!c->message.empty()) w["message"] = c->message;
+        state["waiting"] = std::move(w);
+      }
+      bj::object cs{{"name", c->name},
+                    {"image", str(c->spec.if_contains("image"))},
+                    {"imageID", ""},
+                    {"ready", c->ready},
+                    {"started", c->started},
+                    {"restartCount", c->restarts},
+                    {"state", std::move(state)},
+                    {"lastState", c->last_state}};
+      if (c->proc) cs["containerID"] = "krt://" + std::to_string(c->proc->pid());
+      statuses.push_back(std::move(cs));
+      all_ready = all_ready && c->ready;
+      all_started = all_started && c->ever_started;
+      all_done = all_done && c->done;
+      any_failed = any_failed || (c->done && c->exit_code != 0);
+    }
+    std::string phase = all_done ? (any_failed ? "Failed" : "Succeeded") : all_started ? "Running" : "Pending";
+    auto cond = [&](const char* type, bool ok) {
+      return bj::object{{"type", type}, {"status", ok ? "True" : "False"}, {"lastProbeTime", nullptr},
+                        {"lastTransitionTime", now}};
+    };
+    // Keep lastTransitionTime when a condition's status did not change.
+    bj::array conds;
+    conds.push_back(cond("PodScheduled", true));
+    conds.push_back(cond("Initialized", true));
+    conds.push_back(cond("ContainersReady", all_ready));
+    conds.push_back(cond("Ready", all_ready));
+    if (const auto* old = path(p->object, {"status", "conditions"}); old != nullptr && old->is_array())
+      for (auto& c : conds)
+        for (const auto& o : old->as_array())
+          if (o.is_object() && o.as_object().contains("type") && o.as_object().at("type") == c.as_object().at("type") &&
+              o.as_object().contains("status") && o.as_object().at("status") == c.as_object().at("status") &&
+              o.as_object().contains("lastTransitionTime"))
+            c.as_object()["lastTransitionTime"] = o.as_object().at("lastTransitionTime");
+    bj::object status{{"phase", phase},          {"conditions", std::move(conds)}, {"hostIP", "127.0.0.1"},
+                      {"podIP", "127.0.0.1"},   {"podIPs", bj::array{bj::object{{"ip", "127.0.0.1"}}}},
+                      {"startTime", p->start_time}, {"containerStatuses", std::move(statuses)},
+                      {"qosClass", "BestEffort"}};
+    bj::object patch{{"status", std::move(status)}};
+    auto r = co_await api_.call("PATCH", "/api/v1/namespaces/" + p->ns + "/pods/" + p->name + "/status",
+                                bj::serialize(patch), "application/merge-patch+json");
+    if (r.code == 200 && r.body.is_object()) p->object = r.body.as_object();
+  }
+}
+
+awaitable<std::optional<std::string>> kubelet::serve_log(const pod_log_request& req, net::response_writer& out) {
+  fs::path dir = fs::path(opts_.state_dir) / "pods" / req.uid / "logs" / req.container;
+  int restarts = -1;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    int n = std::atoi(e.path().stem().string().c_str());
+    restarts = std::max(restarts, n);
+  }
+  if (restarts < 0)
+    co_return "container \"" + req.container + "\" in pod \"" + req.pod + "\" is waiting to start: no logs yet";
+  int which = req.previous ? restarts - 1 : restarts;
+  if (which < 0)
+    co_return "previous terminated container \"" + req.container + "\" in pod \"" + req.pod + "\" not found";
+  std::string file = (dir / (std::to_string(which) + ".log")).string();
+  log_options lo;
+  lo.tail_lines = req.tail_lines;
+  if (req.since_seconds) lo.since = std::chrono::seconds(*req.since_seconds);
+  lo.timestamps = req.timestamps;
+  lo.limit_bytes = req.limit_bytes;
+  log_snapshot snap = read_log_snapshot(file, lo);
+  if (!req.follow) {
+    co_await out.respond(200, "text/plain", std::move(snap.text));
+    co_return std::nullopt;
+  }
+  if (co_await out.start_stream(200, "text/plain")) co_return std::nullopt;
+  if (!snap.text.empty() && co_await out.write(snap.text)) co_return std::nullopt;
+  log_follower follower(file, snap, req.timestamps);
+  // Follow until the container (this run of it) ends or the pod goes away.
+  for (;;) {
+    asio::steady_timer t(ex_, std::chrono::milliseconds(100));
+    co_await t.async_wait(use_nothrow);
+    std::string more = follower.poll();
+    if (!more.empty() && co_await out.write(more)) co_return std::nullopt;
+    auto it = pods_.find(req.uid);
+    bool alive = false;
+    if (it != pods_.end())
+      for (const auto& c : it->second->containers)
+        if (c->name == req.container && c->restarts == which && c->proc && c->proc->running()) alive = true;
+    if (!alive) {
+      std::string rest = follower.poll();
+      if (!rest.empty()) co_await out.write(rest);
+      break;
+    }
+  }
+  co_await out.finish();
+  co_return std::nullopt;
+}
+
+}  // namespace krt::local::node

@@ -1,0 +1,73 @@
+#pragma once
+// The node's pod runtime ("kubelet"): every Pod is bound to this node and its
+// containers run as local processes (process.hpp). It prepares the pod's
+// directory (emptyDir/configMap/secret volumes, the service account token and
+// a kubeconfig for in-cluster access), builds each container's command line
+// and environment, runs readiness and liveness probes, restarts containers
+// per restartPolicy with exponential backoff, writes pod status, terminates
+// gracefully on deletion (SIGTERM, grace period, SIGKILL) and serves logs for
+// pods/log.
+//
+// Containers see host paths: a volume's mountPath inside command, args, env
+// values and workingDir is rewritten to the pod's directory on the host (see
+// docs/local-control-plane.md).
+//
+// Affinity: shard-0 only (the API server's shard).
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "lib/obs/log.hpp"
+#include "lib/reactor/event.hpp"
+#include "lib/reactor/task_group.hpp"
+#include "local/apiserver/server.hpp"
+#include "local/node/process.hpp"
+
+namespace krt::local::node {
+
+struct node_options {
+  std::string node_name = "krt-local";
+  std::string state_dir;                      // pods live in <state_dir>/pods/<uid>
+  std::map<std::string, std::string> images;  // image (with or without tag) → executable
+  std::string default_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  std::chrono::seconds max_restart_backoff{30};
+};
+
+class kubelet final : public pod_log_source {
+ public:
+  kubelet(executor ex, api_server& api, node_options opts);
+  ~kubelet() override;
+  void start();
+  // Stops every pod's processes (SIGTERM, then SIGKILL after a short grace).
+  awaitable<void> stop();
+
+  awaitable<std::optional<std::string>> serve_log(const pod_log_request& req, net::response_writer& out) override;
+
+  std::size_t running_pods() const { return pods_.size(); }
+
+  struct container;
+  struct pod;
+
+ private:
+  void on_event(const store_event& ev);
+  awaitable<void> bind_loop();
+  awaitable<void> run_pod(std::shared_ptr<pod> p);
+  awaitable<void> run_container(std::shared_ptr<pod> p, std::size_t index);
+  awaitable<void> probe_loop(std::shared_ptr<pod> p, std::size_t index, bool liveness);
+  awaitable<bool> probe_once(std::shared_ptr<pod> p, std::size_t index, bj::object probe);
+  awaitable<void> status_loop(std::shared_ptr<pod> p);
+  krt::result<void, std::string> prepare(pod& p);
+  std::string log_path(const pod& p, const std::string& container, int restart) const;
+
+  executor ex_;
+  api_server& api_;
+  node_options opts_;
+  obs::logger log_{"node"};
+  std::map<std::string, std::shared_ptr<pod>> pods_;  // by uid
+  std::vector<std::pair<std::string, std::string>> to_bind_;
+  reactor::event bind_wake_;
+  reactor::task_group tasks_;
+};
+
+}  // namespace krt::local::node

@@ -1,0 +1,524 @@
+#include "local/node/process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <cerrno>
+#include <filesystem>
+#include <string_view>
+#include <system_error>
+
+#include "lib/reactor/event.hpp"
+#include "lib/reactor/task_group.hpp"
+#include "local/node/logs.hpp"
+
+namespace krt::local::node {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+// The kubelet's PATH for a container whose environment sets none.
+constexpr std::string_view default_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+// Most bytes the handle's destructor reads from a pipe before giving up on a
+// writer that escaped the group and keeps writing.
+constexpr std::size_t max_final_drain = 4 * 1024 * 1024;
+constexpr std::size_t read_chunk = 64 * 1024;
+
+std::string error_text(int err) { return std::system_category().message(err); }
+
+// An owned descriptor for spawn(); release() hands it on.
+class unique_fd {
+ public:
+  unique_fd() = default;
+  explicit unique_fd(int fd) : fd_(fd) {}
+  ~unique_fd() { reset(); }
+  unique_fd(unique_fd&& o) noexcept : fd_(o.release()) {}
+  unique_fd& operator=(unique_fd&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = o.release();
+    }
+    return *this;
+  }
+  int get() const { return fd_; }
+  int release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+  void reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+void write_fully(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    // A full disk loses log lines, never the process.
+    if (n <= 0) return;
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+// `p` as an absolute path, relative ones taken from `dir` (or our cwd), so
+// the stat() checks here and the child's exec after chdir see the same file.
+std::string absolute_in(const std::string& dir, const std::string& p) {
+  if (!p.empty() && p.front() == '/') return p;
+  std::error_code ec;
+  fs::path base = dir.empty() ? fs::current_path(ec) : fs::absolute(dir, ec);
+  return (base / p).string();
+}
+
+bool exists(const std::string& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0;
+}
+
+bool is_executable_file(const std::string& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(p.c_str(), X_OK) == 0;
+}
+
+// The command's path: argv[0] itself if it has a '/', else the first
+// executable regular file of that name in the PATH of spec.env.
+result<std::string, std::string> resolve_executable(const process_spec& spec) {
+  const std::string& cmd = spec.argv.front();
+  if (cmd.empty()) return unexpected(std::string("executable not found: \"\""));
+  if (cmd.find('/') != std::string::npos) {
+    std::string path = absolute_in(spec.working_dir, cmd);
+    if (!exists(path)) return unexpected("executable not found: " + cmd);
+    return path;
+  }
+  std::string_view search = default_path;
+  for (const auto& kv : spec.env)
+    if (kv.starts_with("PATH=")) search = std::string_view(kv).substr(5);
+  std::string_view rest = search;
+  for (;;) {
+    auto colon = rest.find(':');
+    std::string dir(rest.substr(0, colon));
+    std::string candidate = absolute_in(spec.working_dir, (dir.empty() ? std::string(".") : dir) + "/" + cmd);
+    if (is_executable_file(candidate)) return candidate;
+    if (colon == std::string_view::npos) break;
+    rest.remove_prefix(colon + 1);
+  }
+  return unexpected("executable not found: " + cmd + " (PATH=" + std::string(search) + ")");
+}
+
+result<unique_fd, std::string> open_log(const std::string& path) {
+  std::error_code ec;
+  fs::path parent = fs::path(path).parent_path();
+  if (!parent.empty()) fs::create_directories(parent, ec);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (fd < 0) return unexpected("cannot open log file " + path + ": " + error_text(errno));
+  return unique_fd(fd);
+}
+
+// A pipe whose read end (ours) is non-blocking and whose write end (the
+// child's) is blocking, both CLOEXEC and above 2 so the child's dup2s onto
+// 0..2 cannot clobber one another.
+result<std::pair<unique_fd, unique_fd>, std::string> make_output_pipe() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return unexpected("pipe: " + error_text(errno));
+  unique_fd ends[2] = {unique_fd(fds[0]), unique_fd(fds[1])};
+  for (auto& end : ends) {
+    if (end.get() > 2) continue;
+    int moved = ::fcntl(end.get(), F_DUPFD_CLOEXEC, 3);
+    if (moved < 0) return unexpected("fcntl: " + error_text(errno));
+    end = unique_fd(moved);
+  }
+  int flags = ::fcntl(ends[0].get(), F_GETFL);
+  if (flags < 0 || ::fcntl(ends[0].get(), F_SETFL, flags | O_NONBLOCK) != 0)
+    return unexpected("fcntl: " + error_text(errno));
+  return std::pair<unique_fd, unique_fd>(std::move(ends[0]), std::move(ends[1]));
+}
+
+// posix_spawn: glibc's runs the child on a CLONE_VFORK stack with only
+// async-signal-safe code and returns the exec errno to us, so a failed exec
+// is an error here rather than a process that exits 127.
+class spawn_request {
+ public:
+  spawn_request() {
+    ::posix_spawn_file_actions_init(&actions_);
+    ::posix_spawnattr_init(&attr_);
+  }
+  ~spawn_request() {
+    ::posix_spawn_file_actions_destroy(&actions_);
+    ::posix_spawnattr_destroy(&attr_);
+  }
+  spawn_request(const spawn_request&) = delete;
+  spawn_request& operator=(const spawn_request&) = delete;
+
+  result<pid_t, std::string> run(const std::string& exe, const process_spec& spec, int out_fd, int err_fd) {
+    int rc = ::posix_spawn_file_actions_addopen(&actions_, 0, "/dev/null", O_RDONLY, 0);
+    if (rc == 0) rc = ::posix_spawn_file_actions_adddup2(&actions_, out_fd, 1);
+    if (rc == 0) rc = ::posix_spawn_file_actions_adddup2(&actions_, err_fd, 2);
+    if (rc == 0 && !spec.working_dir.empty())
+      rc = ::posix_spawn_file_actions_addchdir_np(&actions_, spec.working_dir.c_str());
+    // Descriptors another thread opened without O_CLOEXEC must not leak either.
+    if (rc == 0) rc = ::posix_spawn_file_actions_addclosefrom_np(&actions_, 3);
+    // A new session makes the child the leader of its own process group.
+    // The shard's blocked signals and ignored SIGPIPE must not be inherited.
+    sigset_t none;
+    sigset_t defaults;
+    ::sigemptyset(&none);
+    ::sigfillset(&defaults);
+    ::sigdelset(&defaults, SIGKILL);
+    ::sigdelset(&defaults, SIGSTOP);
+    if (rc == 0) rc = ::posix_spawnattr_setsigmask(&attr_, &none);
+    if (rc == 0) rc = ::posix_spawnattr_setsigdefault(&attr_, &defaults);
+    if (rc == 0)
+      rc = ::posix_spawnattr_setflags(&attr_, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    if (rc != 0) return unexpected("posix_spawn setup: " + error_text(rc));
+
+    std::vector<char*> argv;
+    for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
+
+    pid_t pid = -1;
+    rc = ::posix_spawn(&pid, exe.c_str(), &actions_, &attr_, argv.data(), envp.data());
+    if (rc != 0) return unexpected("exec " + exe + " failed: " + error_text(rc));
+    return pid;
+  }
+
+ private:
+  posix_spawn_file_actions_t actions_;
+  posix_spawnattr_t attr_;
+};
+
+int open_pidfd(pid_t pid) {
+#ifdef SYS_pidfd_open
+  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+#else
+  (void)pid;
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
+}  // namespace
+
+// Everything the background coroutines touch. They hold it by shared_ptr, so
+// it outlives the handle until they have seen their descriptors closed.
+// Affinity: per-shard (the executor given to spawn()).
+struct child_process::state {
+  struct output {
+    output(const executor& ex, std::string_view name) : pipe_(ex), name_(name) {}
+    asio::posix::stream_descriptor pipe_;
+    std::string_view name_;  // "stdout" or "stderr"
+    std::string pending_;    // the unfinished line, at most max_log_record bytes
+    bool done_ = false;      // pipe closed and pending_ flushed
+  };
+
+  state(const executor& ex, pid_t pid, int log_fd)
+      : ex_(ex),
+        pid_(pid),
+        pidfd_(ex),
+        out_(ex, "stdout"),
+        err_(ex, "stderr"),
+        log_fd_(log_fd),
+        drain_timer_(ex),
+        reaped_ev_(ex),
+        finished_ev_(ex) {}
+  ~state() {
+    if (log_fd_ >= 0) ::close(log_fd_);
+  }
+
+  static void start(const std::shared_ptr<state>& st);
+  static void run_task(const std::shared_ptr<state>& st, awaitable<void> task, const char* what);
+  static awaitable<void> watch_exit(std::shared_ptr<state> st);
+  static awaitable<void> read_output(std::shared_ptr<state> st, bool is_stderr);
+  static awaitable<exit_info> wait_finished(std::shared_ptr<state> st);
+  static awaitable<int> wait_code(std::shared_ptr<state> st);
+  static awaitable<int> terminate(std::shared_ptr<state> st, std::chrono::milliseconds grace);
+
+  bool leader_exited() const;
+  void reap();
+  void signal_group(int sig) {
+    if (!reaped_) ::kill(-pid_, sig);
+  }
+  void consume(output& o, const char* data, std::size_t n);
+  void write_record(const output& o, std::string_view message, bool partial);
+  void close_output(output& o);
+  void drain_now(output& o);
+  void finish();
+  bool outputs_done() const { return out_.done_ && err_.done_; }
+
+  executor ex_;
+  pid_t pid_;
+  asio::posix::stream_descriptor pidfd_;
+  output out_;
+  output err_;
+  int log_fd_;
+  asio::steady_timer drain_timer_;  // cancelled when both outputs are done
+  reactor::event reaped_ev_;
+  reactor::event finished_ev_;
+  bool reaped_ = false;
+  bool finished_ = false;
+  exit_info info_;
+};
+
+void child_process::state::run_task(const std::shared_ptr<state>& st, awaitable<void> task, const char* what) {
+  // Not a task_group: the handle's destructor is synchronous and ends these
+  // tasks by closing their descriptors; their frames keep the state alive.
+  asio::co_spawn(st->ex_, std::move(task), [what](std::exception_ptr e) {
+    if (e) reactor::report_unhandled_exception("child_process", what, e);
+  });
+}
+
+void child_process::state::start(const std::shared_ptr<state>& st) {
+  run_task(st, watch_exit(st), "watch exit");
+  run_task(st, read_output(st, false), "read stdout");
+  run_task(st, read_output(st, true), "read stderr");
+}
+
+// Whether the leader is a zombie, without reaping it (WNOWAIT). Checked
+// before every wait on the pidfd: the reactor's edge-triggered epoll reports
+// an exit that happened before the wait was queued only once.
+bool child_process::state::leader_exited() const {
+  siginfo_t si{};
+  if (::waitid(P_PID, static_cast<id_t>(pid_), &si, WEXITED | WNOHANG | WNOWAIT) != 0) return errno == ECHILD;
+  return si.si_pid != 0;
+}
+
+// Kills what is left of the group, then reaps the leader. While the leader is
+// unreaped its pid (== pgid) cannot be reused, so the killpg cannot hit a
+// stranger. Blocks only until a SIGKILLed leader is gone.
+void child_process::state::reap() {
+  ::kill(-pid_, SIGKILL);
+  int status = 0;
+  pid_t r;
+  do {
+    r = ::waitpid(pid_, &status, 0);
+  } while (r < 0 && errno == EINTR);
+  if (r == pid_ && WIFSIGNALED(status)) {
+    info_.signal = WTERMSIG(status);
+    info_.code = 128 + info_.signal;
+  } else if (r == pid_) {
+    info_.code = WEXITSTATUS(status);
+  } else {
+    info_.code = -1;  // reaped by someone else (SIGCHLD ignored?): status lost
+  }
+  reaped_ = true;
+  error_code ignored;
+  pidfd_.close(ignored);
+  reaped_ev_.set();
+}
+
+awaitable<void> child_process::state::watch_exit(std::shared_ptr<state> st) {
+  asio::steady_timer poll_timer(st->ex_);
+  while (!st->reaped_) {
+    if (st->leader_exited()) {
+      st->reap();
+      break;
+    }
+    if (st->pidfd_.is_open()) {
+      auto [ec] = co_await st->pidfd_.async_wait(asio::posix::descriptor_base::wait_read, use_nothrow);
+      if (ec && ec != asio::error::operation_aborted) {
+        error_code ignored;
+        st->pidfd_.close(ignored);  // fall back to polling
+      }
+    } else {
+      // No pidfd (kernel < 5.3, or out of descriptors): poll.
+      poll_timer.expires_after(100ms);
+      auto [ec] = co_await poll_timer.async_wait(use_nothrow);
+      (void)ec;
+    }
+  }
+  if (st->finished_) co_return;
+  if (!st->outputs_done()) {
+    st->drain_timer_.expires_after(output_drain_limit);
+    auto [ec] = co_await st->drain_timer_.async_wait(use_nothrow);
+    (void)ec;
+  }
+  st->finish();
+}
+
+awaitable<void> child_process::state::read_output(std::shared_ptr<state> st, bool is_stderr) {
+  output& o = is_stderr ? st->err_ : st->out_;
+  std::vector<char> buf(read_chunk);
+  for (;;) {
+    auto [ec, n] = co_await o.pipe_.async_read_some(asio::buffer(buf), use_nothrow);
+    if (o.done_) {
+      // finish() drained and closed the pipe while this read's completion
+      // was queued: keep its bytes rather than lose them.
+      if (n > 0) {
+        st->consume(o, buf.data(), n);
+        if (!o.pending_.empty()) st->write_record(o, o.pending_, false);
+        o.pending_.clear();
+      }
+      co_return;
+    }
+    if (n > 0) st->consume(o, buf.data(), n);
+    if (ec) break;
+  }
+  st->close_output(o);
+  if (st->outputs_done()) st->drain_timer_.cancel();
+}
+
+void child_process::state::consume(output& o, const char* data, std::size_t n) {
+  if (log_fd_ < 0) return;
+  o.pending_.append(data, n);
+  std::string_view rest = o.pending_;
+  for (;;) {
+    auto nl = rest.find('\n');
+    if (nl != std::string_view::npos && nl <= max_log_record) {
+      write_record(o, rest.substr(0, nl), false);
+      rest.remove_prefix(nl + 1);
+    } else if (rest.size() > max_log_record) {
+      write_record(o, rest.substr(0, max_log_record), true);
+      rest.remove_prefix(max_log_record);
+    } else {
+      break;
+    }
+  }
+  o.pending_.erase(0, o.pending_.size() - rest.size());
+}
+
+void child_process::state::write_record(const output& o, std::string_view message, bool partial) {
+  auto now = std::chrono::time_point_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now());
+  write_fully(log_fd_, format_cri_record(now, o.name_, partial, message));
+}
+
+void child_process::state::close_output(output& o) {
+  if (o.done_) return;
+  o.done_ = true;
+  if (!o.pending_.empty() && log_fd_ >= 0) write_record(o, o.pending_, false);
+  o.pending_.clear();
+  error_code ignored;
+  o.pipe_.close(ignored);
+}
+
+// Reads what is already in the pipe (its read end is non-blocking) and
+// closes it, which also ends the reader coroutine's pending read.
+void child_process::state::drain_now(output& o) {
+  if (o.done_) return;
+  if (o.pipe_.is_open()) {
+    std::vector<char> buf(read_chunk);
+    std::size_t total = 0;
+    while (total < max_final_drain) {
+      ssize_t n = ::read(o.pipe_.native_handle(), buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      consume(o, buf.data(), static_cast<std::size_t>(n));
+      total += static_cast<std::size_t>(n);
+    }
+  }
+  close_output(o);
+}
+
+void child_process::state::finish() {
+  if (finished_) return;
+  drain_now(out_);
+  drain_now(err_);
+  drain_timer_.cancel();
+  finished_ = true;
+  finished_ev_.set();
+}
+
+awaitable<exit_info> child_process::state::wait_finished(std::shared_ptr<state> st) {
+  while (!st->finished_) co_await st->finished_ev_.wait();
+  co_return st->info_;
+}
+
+awaitable<int> child_process::state::wait_code(std::shared_ptr<state> st) {
+  exit_info info = co_await wait_finished(st);
+  co_return info.code;
+}
+
+awaitable<int> child_process::state::terminate(std::shared_ptr<state> st, std::chrono::milliseconds grace) {
+  using namespace asio::experimental::awaitable_operators;
+  if (!st->reaped_) {
+    st->signal_group(SIGTERM);
+    if (grace > std::chrono::milliseconds::zero()) {
+      asio::steady_timer timer(st->ex_, grace);
+      auto first = co_await (st->reaped_ev_.wait() || timer.async_wait(use_nothrow));
+      (void)first;
+    }
+    st->signal_group(SIGKILL);
+  }
+  exit_info info = co_await wait_finished(st);
+  co_return info.code;
+}
+
+result<std::unique_ptr<child_process>, std::string> child_process::spawn(executor ex, const process_spec& spec) {
+  if (spec.argv.empty()) return unexpected(std::string("empty argv"));
+  if (!spec.working_dir.empty()) {
+    struct stat st {};
+    if (::stat(spec.working_dir.c_str(), &st) != 0)
+      return unexpected("working directory does not exist: " + spec.working_dir);
+    if (!S_ISDIR(st.st_mode)) return unexpected("working directory is not a directory: " + spec.working_dir);
+  }
+  auto exe = resolve_executable(spec);
+  if (!exe) return unexpected(std::move(exe).error());
+
+  unique_fd log_fd;
+  if (!spec.log_path.empty()) {
+    auto opened = open_log(spec.log_path);
+    if (!opened) return unexpected(std::move(opened).error());
+    log_fd = std::move(*opened);
+  }
+  auto out_pipe = make_output_pipe();
+  if (!out_pipe) return unexpected(std::move(out_pipe).error());
+  auto err_pipe = make_output_pipe();
+  if (!err_pipe) return unexpected(std::move(err_pipe).error());
+
+  spawn_request request;
+  auto pid = request.run(*exe, spec, out_pipe->second.get(), err_pipe->second.get());
+  if (!pid) return unexpected(std::move(pid).error());
+  out_pipe->second.reset();
+  err_pipe->second.reset();
+
+  auto st = std::make_shared<state>(ex, *pid, log_fd.release());
+  // The handle exists from here on, so any failure below still kills and
+  // reaps the child (its destructor).
+  std::unique_ptr<child_process> handle(new child_process(st));
+  error_code ec;
+  st->out_.pipe_.assign(out_pipe->first.get(), ec);
+  if (!ec) out_pipe->first.release();
+  if (!ec) st->err_.pipe_.assign(err_pipe->first.get(), ec);
+  if (!ec) err_pipe->first.release();
+  if (ec) return unexpected("watching output pipes: " + ec.message());
+  unique_fd pidfd(open_pidfd(*pid));
+  if (pidfd.get() >= 0) {
+    st->pidfd_.assign(pidfd.get(), ec);
+    if (!ec) pidfd.release();  // else poll instead (watch_exit)
+  }
+  state::start(st);
+  return handle;
+}
+
+child_process::child_process(std::shared_ptr<state> st) : state_(std::move(st)) {}
+
+child_process::~child_process() {
+  if (!state_->reaped_) state_->reap();
+  state_->finish();
+}
+
+pid_t child_process::pid() const { return state_->pid_; }
+bool child_process::running() const { return !state_->finished_; }
+std::optional<exit_info> child_process::status() const {
+  if (!state_->finished_) return std::nullopt;
+  return state_->info_;
+}
+
+awaitable<int> child_process::wait() { return state::wait_code(state_); }
+awaitable<exit_info> child_process::wait_info() { return state::wait_finished(state_); }
+void child_process::signal_group(int sig) { state_->signal_group(sig); }
+awaitable<int> child_process::terminate(std::chrono::milliseconds grace) { return state::terminate(state_, grace); }
+
+}  // namespace krt::local::node
