@@ -144,6 +144,7 @@ struct kubelet::pod {
   reactor::event stopping_ev;
   reactor::task_group tasks;
   std::string restart_policy = "Always";
+  std::string ip;  // a loopback address of its own (127.1.x.y)
 };
 
 kubelet::kubelet(executor ex, api_server& api, node_options opts)
@@ -229,6 +230,10 @@ void kubelet::on_event(const store_event& ev) {
   p->name = o.name;
   p->object = o.object;
   p->dir = fs::path(opts_.state_dir) / "pods" / uid;
+  // Each pod gets its own loopback address, so pods that bind their podIP can
+  // use the same port; Linux routes all of 127.0.0.0/8 to loopback.
+  ++next_ip_;
+  p->ip = "127.1." + std::to_string((next_ip_ / 250) % 250) + "." + std::to_string(next_ip_ % 250 + 2);
   pods_[uid] = p;
   tasks_.spawn(run_pod(p), "pod " + o.ns + "/" + o.name);
 }
@@ -476,7 +481,8 @@ awaitable<void> kubelet::run_container(std::shared_ptr<pod> p, std::size_t index
           if (fp == "metadata.name") val = p->name;
           else if (fp == "metadata.namespace") val = p->ns;
           else if (fp == "metadata.uid") val = p->uid;
-          else if (fp == "status.podIP" || fp == "status.hostIP") val = "127.0.0.1";
+          else if (fp == "status.podIP") val = p->ip;
+          else if (fp == "status.hostIP") val = "127.0.0.1";
           else if (fp == "spec.nodeName") val = opts_.node_name;
           else if (fp == "spec.serviceAccountName") val = str(path(p->object, {"spec", "serviceAccountName"}));
           else if (fp.starts_with("metadata.labels['") && fp.ends_with("']"))
@@ -632,7 +638,7 @@ awaitable<bool> kubelet::probe_once(std::shared_ptr<pod> p, std::size_t index, b
     std::string target = str(h->as_object().if_contains("path"));
     if (target.empty()) target = "/";
     asio::ip::tcp::socket s(ex_);
-    asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), static_cast<std::uint16_t>(port));
+    asio::ip::tcp::endpoint ep(asio::ip::make_address(p->ip), static_cast<std::uint16_t>(port));
     try {
       auto code = co_await reactor::with_timeout(http_status(s, ep, target), timeout);
       co_return code && *code >= 200 && *code < 400;
@@ -643,7 +649,7 @@ awaitable<bool> kubelet::probe_once(std::shared_ptr<pod> p, std::size_t index, b
   if (const auto* tcp = probe.if_contains("tcpSocket"); tcp != nullptr && tcp->is_object()) {
     int port = port_of(tcp->as_object().if_contains("port"));
     asio::ip::tcp::socket s(ex_);
-    asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), static_cast<std::uint16_t>(port));
+    asio::ip::tcp::endpoint ep(asio::ip::make_address(p->ip), static_cast<std::uint16_t>(port));
     try {
       auto ok = co_await reactor::with_timeout(tcp_open(s, ep), timeout);
       co_return ok.value_or(false);
@@ -720,7 +726,7 @@ awaitable<void> kubelet::status_loop(std::shared_ptr<pod> p) {
               o.as_object().contains("lastTransitionTime"))
             c.as_object()["lastTransitionTime"] = o.as_object().at("lastTransitionTime");
     bj::object status{{"phase", phase},          {"conditions", std::move(conds)}, {"hostIP", "127.0.0.1"},
-                      {"podIP", "127.0.0.1"},   {"podIPs", bj::array{bj::object{{"ip", "127.0.0.1"}}}},
+                      {"podIP", p->ip},   {"podIPs", bj::array{bj::object{{"ip", p->ip}}}},
                       {"startTime", p->start_time}, {"containerStatuses", std::move(statuses)},
                       {"qosClass", "BestEffort"}};
     bj::object patch{{"status", std::move(status)}};

@@ -66,6 +66,7 @@ class kubelet final : public pod_log_source {
   obs::logger log_{"node"};
   std::map<std::string, std::shared_ptr<pod>> pods_;  // by uid
   std::vector<std::pair<std::string, std::string>> to_bind_;
+  std::uint32_t next_ip_ = 0;
   reactor::event bind_wake_;
   reactor::task_group tasks_;
 };
