@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""`krt local up|down|status|kubeconfig|logs` as a user runs them: idempotent
+up with progress and next steps, a usable kubeconfig, status exit codes, and
+clear errors for a port in use, a stale ready file and a corrupted database.
+
+Usage: cli_test.py /path/to/krt [unittest args...]
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import unittest
+
+KRT = None
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class LocalCliTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="krt-cli-test-")
+        self.port = free_port()
+        self.env = dict(os.environ, HOME=self.dir, KRT_LOCAL_DIR=os.path.join(self.dir, "state"))
+
+    def tearDown(self):
+        self.krt("local", "down")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def krt(self, *args, env=None):
+        return subprocess.run([KRT, *args], capture_output=True, text=True, env=env or self.env,
+                              stdin=subprocess.DEVNULL, timeout=90)
+
+    def up(self, *extra, env=None):
+        return self.krt("local", "up", "--port", str(self.port), *extra, env=env)
+
+    def test_up_is_idempotent_and_the_kubeconfig_works(self):
+        r = self.up()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("ready in", r.stderr)
+        self.assertIn("https://127.0.0.1:%d" % self.port, r.stdout)
+        self.assertIn("export KUBECONFIG=", r.stdout)
+        kubeconfig = self.krt("local", "kubeconfig").stdout.strip()
+        self.assertTrue(os.path.isfile(kubeconfig))
+        self.assertIn("certificate-authority-data", self.krt("local", "kubeconfig", "--raw").stdout)
+        k = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "get", "namespaces", "-o", "name"],
+                           capture_output=True, text=True, env=self.env, timeout=60)
+        self.assertEqual(k.returncode, 0, k.stderr)
+        self.assertIn("namespace/default", k.stdout)
+        again = self.up()
+        self.assertEqual(again.returncode, 0)
+        self.assertIn("already running", again.stdout)
+        st = self.krt("local", "status")
+        self.assertEqual(st.returncode, 0)
+        self.assertIn("Running: pid", st.stdout)
+        self.assertIn('"msg":"serving"', self.krt("local", "logs").stdout)
+        down = self.krt("local", "down")
+        self.assertIn("Stopped", down.stdout)
+        st = self.krt("local", "status")
+        self.assertEqual(st.returncode, 1)
+        self.assertIn("krt local up", st.stdout)
+        self.assertIn("not running", self.krt("local", "down").stdout)
+
+    def test_state_survives_down_and_up(self):
+        self.assertEqual(self.up().returncode, 0)
+        kc = self.krt("local", "kubeconfig").stdout.strip()
+        run = lambda *a: subprocess.run(["kubectl", "--kubeconfig", kc, *a], capture_output=True, text=True,
+                                        env=self.env, timeout=60)
+        r = subprocess.run(["kubectl", "--kubeconfig", kc, "apply", "-f", "-"], input=(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: keep\n  namespace: default\ndata:\n  a: b\n"),
+            capture_output=True, text=True, env=self.env, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.krt("local", "down")
+        self.assertEqual(self.up().returncode, 0)
+        self.assertEqual(run("get", "configmap", "keep", "-o", "jsonpath={.data.a}").stdout, "b")
+
+    def test_port_in_use_is_a_clear_error(self):
+        blocker = socket.socket()
+        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        blocker.bind(("127.0.0.1", self.port))
+        blocker.listen(1)
+        try:
+            r = self.up("--timeout", "20")
+        finally:
+            blocker.close()
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("exited during startup", r.stderr)
+        self.assertIn("--port", r.stderr)
+
+    def test_stale_ready_file_is_replaced(self):
+        state = self.env["KRT_LOCAL_DIR"]
+        os.makedirs(state, exist_ok=True)
+        with open(os.path.join(state, "apiserver.ready"), "w") as f:
+            f.write("999999 https://127.0.0.1:1\n")
+        r = self.up()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("stale", r.stderr)
+
+    def test_corrupted_database_is_reported(self):
+        state = self.env["KRT_LOCAL_DIR"]
+        os.makedirs(state, exist_ok=True)
+        with open(os.path.join(state, "state.db"), "wb") as f:
+            f.write(b"garbage" * 1000)
+        r = self.up("--timeout", "20")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("move it away", r.stderr)
+
+    def test_help_and_unknown_subcommand(self):
+        r = self.krt("local", "--help")
+        self.assertEqual(r.returncode, 0)
+        for c in ("up", "down", "status", "kubeconfig", "logs"):
+            self.assertIn(c, r.stdout)
+        r = self.krt("local", "bogus")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('unknown command "bogus"', r.stderr)
+        for c in ("up", "down", "status", "kubeconfig", "logs", "serve"):
+            h = self.krt("local", c, "--help")
+            self.assertEqual(h.returncode, 0, c)
+            self.assertIn("--state-dir", h.stdout)
+
+
+if __name__ == "__main__":
+    KRT = os.environ.get("KRT_BIN")
+    if len(sys.argv) > 1 and not sys.argv[1].startswith("-"):
+        KRT = sys.argv.pop(1)
+    if not KRT:
+        sys.exit("usage: cli_test.py /path/to/krt")
+    unittest.main(verbosity=2)
