@@ -12,7 +12,8 @@
 //    needs cgroups, which this node does not use.)
 //  - stdin is /dev/null; stdout and stderr are pipes read by the shard
 //    (no thread per child); no other descriptor is inherited; signal
-//    dispositions and the signal mask are reset to the defaults.
+//    dispositions and the signal mask are reset to the defaults (except that
+//    glibc's posix_spawn leaves its internal signals 32 and 33 ignored).
 //  - The environment is exactly spec.env. A command without '/' is looked up
 //    in the PATH of spec.env (or the kubelet's default PATH); a relative
 //    command with '/' is relative to working_dir.
