@@ -2,6 +2,8 @@
 // patch, delete and deletecollection, with Table output and the status and
 // scale subresources.
 #include <algorithm>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <charconv>
 
 #include "lib/core/strings.hpp"
@@ -223,13 +225,21 @@ awaitable<void> api_server::handle_resource(context& cx) {
   if (rest.size() >= 2) t.name = rest[1];
   if (rest.size() >= 3) t.sub = rest[2];
   t.res = registry_.find(t.group, t.version, t.plural);
-  bool shape_ok = t.res != nullptr && rest.size() <= 3 && !(t.res->namespaced == false && !t.ns.empty()) &&
+  bool pod_proxy = t.res != nullptr && t.res->group.empty() && t.plural == "pods" && t.sub == "proxy";
+  std::string proxy_path;
+  if (pod_proxy) {
+    // Everything after .../proxy, with the query, goes to the pod.
+    auto at = req.target.find("/proxy");
+    proxy_path = at == std::string::npos ? "/" : req.target.substr(at + 6);
+    if (proxy_path.empty() || proxy_path.front() != '/') proxy_path.insert(0, "/");
+  }
+  bool shape_ok = t.res != nullptr && (rest.size() <= 3 || pod_proxy) && !(t.res->namespaced == false && !t.ns.empty()) &&
                   !(t.res->namespaced && !t.name.empty() && t.ns.empty());
   bool pod_log = t.res != nullptr && t.res->group.empty() && t.plural == "pods" && t.sub == "log";
   bool sa_token = t.res != nullptr && t.res->group.empty() && t.plural == "serviceaccounts" && t.sub == "token";
   if (shape_ok && !t.sub.empty()) {
     shape_ok = (t.sub == "status" && t.res->status_subresource) || (t.sub == "scale" && t.res->scale_subresource) ||
-               pod_log || sa_token;
+               pod_log || sa_token || pod_proxy;
   }
   if (!shape_ok) {
     co_await cx.out.respond(o.code, "application/json", json_text(o.body));
@@ -248,6 +258,12 @@ awaitable<void> api_server::handle_resource(context& cx) {
       co_await cx.out.respond(403, "application/json", json_text(body));
       co_return;
     }
+  }
+  if (pod_proxy) {
+    o = co_await proxy_to_pod(cx, proxy_path);
+    if (o.code == 0) co_return;  // answered with the pod's response
+    co_await cx.out.respond(o.code, "application/json", json_text(o.body));
+    co_return;
   }
   if (pod_log && m == "GET") {
     co_await serve_pod_log(cx);
@@ -493,7 +509,9 @@ awaitable<void> api_server::serve_watch(context& cx) {
   }
   auto deadline = std::chrono::steady_clock::now() + timeout;
   std::uint64_t last_rv = start_rv;
-  const auto bookmark_every = std::chrono::seconds(bookmarks ? 30 : 3600);
+  const auto bookmark_every = bookmarks ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                              opts_.bookmark_interval)
+                                        : std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout);
   for (;;) {
     auto now = std::chrono::steady_clock::now();
     if (now >= deadline) break;
@@ -963,6 +981,96 @@ awaitable<void> api_server::serve_pod_log(context& cx) {
     err = bad_request(*failed);
   }
   co_await cx.out.respond(err.code, "application/json", json_text(err.body));
+}
+
+}  // namespace krt::local
+
+namespace krt::local {
+
+// ---- pods/proxy ----
+
+namespace {
+
+awaitable<std::string> http_exchange(asio::ip::tcp::socket& s, asio::ip::tcp::endpoint ep, std::string request,
+                                     std::size_t limit) {
+  co_await s.async_connect(ep, asio::use_awaitable);
+  co_await asio::async_write(s, asio::buffer(request), asio::use_awaitable);
+  std::string response;
+  char buf[65536];
+  for (;;) {
+    auto [ec, n] = co_await s.async_read_some(asio::buffer(buf), use_nothrow);
+    response.append(buf, n);
+    if (ec || response.size() > limit) break;
+  }
+  co_return response;
+}
+
+}  // namespace
+
+awaitable<api_server::outcome> api_server::proxy_to_pod(context& cx, std::string path) {
+  const auto& r = *cx.t.res;
+  std::string name = cx.t.name, port;
+  if (auto colon = name.find(':'); colon != std::string::npos) {
+    port = name.substr(colon + 1);
+    name = name.substr(0, colon);
+  }
+  object_ptr pod = store_->get(r.storage_key, cx.t.ns, name);
+  if (!pod) co_return not_found(r, name);
+  const auto* ip = at_path(pod->object, "status", "podIP");
+  if (ip == nullptr || !ip->is_string() || ip->as_string().empty())
+    co_return outcome{503, status_error(503, "ServiceUnavailable", "pod " + name + " has no IP address yet")};
+  if (port.empty()) {
+    // The first declared container port.
+    if (const auto* cs = at_path(pod->object, "spec", "containers"); cs != nullptr && cs->is_array())
+      for (const auto& c : cs->as_array())
+        if (c.is_object())
+          if (const auto* ps = c.as_object().if_contains("ports"); ps != nullptr && ps->is_array() && !ps->as_array().empty())
+            if (const auto* cp = ps->as_array()[0].as_object().if_contains("containerPort"); cp != nullptr && cp->is_int64()) {
+              port = std::to_string(cp->as_int64());
+              break;
+            }
+  }
+  auto port_num = parse_count(port);
+  if (!port_num || *port_num == 0 || *port_num > 65535)
+    co_return bad_request("pod " + name + " declares no container port; address one as " + name + ":<port>");
+  std::string request = cx.req.method + " " + path + " HTTP/1.0\r\nHost: " + std::string(ip->as_string()) + ":" +
+                        port + "\r\nConnection: close\r\n";
+  for (const char* h : {"content-type", "accept", "user-agent"})
+    if (auto v = cx.req.header(h); !v.empty()) request += std::string(h) + ": " + std::string(v) + "\r\n";
+  request += "Content-Length: " + std::to_string(cx.req.body.size()) + "\r\n\r\n" + cx.req.body;
+  asio::ip::tcp::socket sock(ex_);
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(std::string(ip->as_string()), ec);
+  if (ec) co_return outcome{503, status_error(503, "ServiceUnavailable", "pod " + name + " has an invalid IP")};
+  asio::ip::tcp::endpoint ep(addr, static_cast<std::uint16_t>(*port_num));
+  std::optional<std::string> response;
+  std::string failure;
+  try {
+    response = co_await reactor::with_timeout(http_exchange(sock, ep, request, 64 << 20), std::chrono::seconds(30));
+  } catch (const boost::system::system_error& e) {
+    if (e.code() == asio::error::operation_aborted) throw;
+    failure = e.code().message();
+  }
+  if (!response) {
+    std::string msg = "error trying to reach service: " + (failure.empty() ? "timed out" : failure);
+    co_return outcome{503, status_error(503, "ServiceUnavailable", msg)};
+  }
+  auto head_end = response->find("\r\n\r\n");
+  unsigned status = 0;
+  if (response->starts_with("HTTP/") && head_end != std::string::npos) {
+    auto sp = response->find(' ');
+    status = static_cast<unsigned>(std::atoi(response->c_str() + sp + 1));
+  }
+  if (status < 100 || status > 599)
+    co_return outcome{502, status_error(502, "BadGateway", "pod " + name + " sent a malformed HTTP response")};
+  std::string content_type = "application/octet-stream";
+  std::string head = to_lower(std::string_view(*response).substr(0, head_end));
+  if (auto at = head.find("\r\ncontent-type:"); at != std::string::npos) {
+    auto end = head.find("\r\n", at + 2);
+    content_type = std::string(trim(std::string_view(*response).substr(at + 15, end - at - 15)));
+  }
+  co_await cx.out.respond(status, content_type, response->substr(head_end + 4));
+  co_return outcome{0, nullptr};
 }
 
 }  // namespace krt::local

@@ -124,7 +124,8 @@ std::vector<std::string> subresources_of(const resource_info& r) {
 }
 
 bj::array subresource_verbs(std::string_view sub) {
-  if (sub == "log" || sub == "proxy") return bj::array{"get"};
+  if (sub == "log") return bj::array{"get"};
+  if (sub == "proxy") return bj::array{"create", "delete", "get", "patch", "update"};
   if (sub == "token") return bj::array{"create"};
   if (sub == "finalize") return bj::array{"update"};
   return bj::array{"get", "patch", "update"};

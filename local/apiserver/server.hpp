@@ -34,6 +34,7 @@ struct server_options {
   std::size_t history_limit = 100000;
   std::size_t watcher_queue_limit = 20000;
   std::chrono::seconds default_watch_timeout{1800};
+  std::chrono::milliseconds bookmark_interval{30000};  // watches that allow bookmarks get one after this much silence
   // Pods bound to a node are deleted gracefully (deletionTimestamp first; the
   // node removes them once their processes are gone). Set when a node runs.
   bool graceful_pod_deletion = false;
@@ -117,6 +118,7 @@ class api_server {
   awaitable<outcome> delete_object(const resource_info& r, object_ptr current, std::string_view propagation,
                                    bool dry_run, std::optional<std::int64_t> grace);
   awaitable<void> serve_pod_log(context& cx);
+  awaitable<outcome> proxy_to_pod(context& cx, std::string path);
   awaitable<outcome> create_token(context& cx);
   std::optional<user_info> authenticate_token(std::string_view token) const;
   // RBAC: empty when allowed, else the Forbidden message.

@@ -299,7 +299,11 @@ bool child_process::state::leader_exited() const {
 // unreaped its pid (== pgid) cannot be reused, so the killpg cannot hit a
 // stranger. Blocks only until a SIGKILLed leader is gone.
 void child_process::state::reap() {
-  ::kill(-pid_, SIGKILL);
+  // If someone else reaped our child (ECHILD), its pid may already be reused:
+  // signal nothing.
+  siginfo_t si{};
+  bool lost = ::waitid(P_PID, static_cast<id_t>(pid_), &si, WEXITED | WNOHANG | WNOWAIT) != 0 && errno == ECHILD;
+  if (!lost) ::kill(-pid_, SIGKILL);
   int status = 0;
   pid_t r;
   do {

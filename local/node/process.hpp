@@ -18,9 +18,12 @@
 //    in the PATH of spec.env (or the kubelet's default PATH); a relative
 //    command with '/' is relative to working_dir.
 //
-// Exit detection: a pidfd (pidfd_open, Linux >= 5.3) watched by the shard's
-// reactor; waitpid(WNOHANG) then reaps. No SIGCHLD handler is installed and
-// none may reap our children behind our back (SIGCHLD must not be SIG_IGN).
+// Exit detection: a pidfd (pidfd_open, Linux >= 5.3) in a stream_descriptor
+// waited on for readability by the shard's reactor (without a pidfd, a
+// 100 ms poll). Before each wait, waitid(WNOWAIT|WNOHANG) checks whether the
+// leader is already a zombie; once it is, the group is killed and waitpid
+// reaps the leader without blocking. No SIGCHLD handler is installed and
+// nothing else may reap our children (SIGCHLD must not be SIG_IGN).
 //
 // Affinity: per-shard. spawn(), every member and the destructor run on the
 // executor given to spawn(). Destroy the handle before its io_context.
@@ -51,7 +54,8 @@ struct process_spec {
 };
 
 struct exit_info {
-  int code = 0;    // exit status, or 128 + signal for a signal death
+  int code = 0;    // exit status, or 128 + signal for a signal death; -1 if
+                   // something else reaped the child (status unknown)
   int signal = 0;  // the terminating signal, 0 for a normal exit
 };
 

@@ -126,6 +126,13 @@ class NodeTest(unittest.TestCase):
         # <state>/pods/<uid>/volumes/data on the host.
         uid = pods[0]["metadata"]["uid"]
         self.assertIn("--data %s/pods/%s/volumes/data/x" % (self.lp.state_dir, uid), logs)
+        # pods/proxy reaches the process on its own address.
+        raw = self.k("get", "--raw", "/api/v1/namespaces/%s/pods/%s:18080/proxy/healthz" %
+                     (ns, pods[0]["metadata"]["name"])).stdout
+        self.assertEqual(raw, "ok\n")
+        raw = self.k("get", "--raw", "/api/v1/namespaces/%s/pods/%s/proxy/ready?x=1" %
+                     (ns, pods[1]["metadata"]["name"])).stdout
+        self.assertEqual(raw, "ok\n")
         d = json.loads(self.k("get", "deploy", "web", "-n", ns, "-o", "json").stdout)
         self.assertEqual(d["status"]["availableReplicas"], 2)
         self.assertEqual(d["status"]["observedGeneration"], d["metadata"]["generation"])

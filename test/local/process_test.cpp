@@ -189,7 +189,7 @@ TEST_F(ProcessTest, ExecFailureIsReportedBySpawn) {
   EXPECT_NE(p.error().find("exec " + no_exec_bit.string() + " failed"), std::string::npos) << p.error();
 
   auto garbage = dir_ / "garbage";
-  std::ofstream(garbage) << std::string("\x01\x02\x03\x04 not a program", 20);
+  std::ofstream(garbage) << std::string("\x01\x02\x03\x04 not a program");
   ::chmod(garbage.c_str(), 0755);
   spec.argv = {garbage.string()};
   auto q = child_process::spawn(ctx_.get_executor(), spec);
@@ -452,6 +452,55 @@ TEST_F(ProcessTest, DiscardsOutputWithoutLogPath) {
   ASSERT_TRUE(p);
   EXPECT_EQ(run_value(ctx_, p->wait()), 0);
   EXPECT_FALSE(fs::exists(log_path()));
+}
+
+TEST_F(ProcessTest, WaitDoesNotHangOnAnEscapedOutputHolder) {
+  // setsid leaves the group, so the group kill misses it and it keeps the
+  // stdout pipe open; wait() still returns (after output_drain_limit).
+  // The leader exits only once the other process leads its own session.
+  auto p = start(sh(
+      "setsid sh -c 'echo \"escaped $$\"; exec sleep 1000' & pid=$!; "
+      "while [ \"$(cut -d' ' -f6 /proc/$pid/stat)\" != $pid ]; do sleep 0.01; done; echo leader-done"));
+  ASSERT_TRUE(p);
+  EXPECT_TRUE(log_has("escaped"));
+  EXPECT_EQ(run_value(ctx_, p->wait()), 0);
+  pid_t escaped = pid_after(log_path(), "escaped");
+  ASSERT_GT(escaped, 0);
+  ::kill(escaped, SIGKILL);
+  EXPECT_NE(read_file(log_path()).find("leader-done"), std::string::npos);
+}
+
+std::vector<std::string> open_descriptors() {
+  std::vector<std::string> out;
+  for (const auto& entry : fs::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    out.push_back(fs::read_symlink(entry.path(), ec).string());
+  }
+  return out;
+}
+
+TEST_F(ProcessTest, WatchesExitThroughAPidfdAndClosesEverything) {
+  // The first process also creates the io_context's reactor descriptors.
+  auto warm_up = start(sh("true"));
+  ASSERT_TRUE(warm_up);
+  run_value(ctx_, warm_up->wait());
+  warm_up.reset();
+  for (int i = 0; i < 3; ++i) krt::testing::run_on(ctx_, krt::reactor::yield());
+
+  auto before = open_descriptors();
+  auto p = start(sh("read x < /dev/null; echo hi"));
+  ASSERT_TRUE(p);
+  auto during = open_descriptors();
+  EXPECT_EQ(std::count(during.begin(), during.end(), "anon_inode:[pidfd]"),
+            std::count(before.begin(), before.end(), "anon_inode:[pidfd]") + 1);
+  EXPECT_EQ(run_value(ctx_, p->wait()), 0);
+  p.reset();
+  // Let the background readers see their descriptors closed and finish.
+  for (int i = 0; i < 3; ++i) krt::testing::run_on(ctx_, krt::reactor::yield());
+  auto after = open_descriptors();
+  std::sort(before.begin(), before.end());
+  std::sort(after.begin(), after.end());
+  EXPECT_EQ(after, before);
 }
 
 TEST_F(ProcessTest, RunsManyAtOnce) {

@@ -38,7 +38,7 @@ def widget(name, color="red", labels=None):
 class PythonClientTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.lp = LocalPlane(KRT, extra_args=["--history", "64"]).start()
+        cls.lp = LocalPlane(KRT, extra_args=["--history", "64", "--bookmark-interval", "0.3"]).start()
         cls.lp.kubectl("apply", "-f", os.path.join(TESTDATA, "crd", "widgets-crd.yaml"))
         cls.api = api_client(cls.lp)
         cls.core = client.CoreV1Api(cls.api)
@@ -159,6 +159,25 @@ class PythonClientTest(unittest.TestCase):
                                            resource_version=listed["metadata"]["resourceVersion"],
                                            timeout_seconds=1))
         self.assertEqual(events, [])
+
+    def test_bookmarks_when_asked(self):
+        ns = self.namespace("py-bookmark")
+        rv = self.co.list_namespaced_custom_object(G, V, ns, P)["metadata"]["resourceVersion"]
+        seen = []
+        w = watch.Watch()
+        for ev in w.stream(self.co.list_namespaced_custom_object, G, V, ns, P, resource_version=rv,
+                           allow_watch_bookmarks=True, timeout_seconds=3):
+            seen.append(ev)
+            if ev["type"] == "BOOKMARK":
+                w.stop()
+        self.assertTrue(seen, "no event in 3 s")
+        self.assertEqual(seen[-1]["type"], "BOOKMARK")
+        self.assertEqual(seen[-1]["object"]["kind"], "Widget")
+        self.assertGreaterEqual(int(seen[-1]["object"]["metadata"]["resourceVersion"]), int(rv))
+        # Without allowWatchBookmarks there are none.
+        plain = list(watch.Watch().stream(self.co.list_namespaced_custom_object, G, V, ns, P,
+                                          resource_version=rv, timeout_seconds=1))
+        self.assertEqual(plain, [])
 
     def test_dynamic_client_discovery(self):
         dyn = dynamic.DynamicClient(self.api)

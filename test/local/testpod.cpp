@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
     std::string req(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
     std::string path = req.substr(req.find(' ') + 1);
     path = path.substr(0, path.find(' '));
+    path = path.substr(0, path.find('?'));
     struct stat st;
     bool ready = ready_file == nullptr || ::stat(ready_file, &st) == 0;
     bool ok = path == "/healthz" || (path == "/ready" && ready);

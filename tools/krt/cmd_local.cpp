@@ -3,6 +3,7 @@
 // stops it; `status`, `kubeconfig` and `logs` inspect it.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
@@ -142,7 +143,9 @@ int cmd_serve(int argc, char** argv) {
       "insecure-http", "Serve plain HTTP instead of HTTPS (tests only: kubectl sends no token over HTTP)")(
       "history", "Watch events kept for resuming watches", cxxopts::value<std::size_t>()->default_value("100000"))(
       "image", "Map a container image to a local executable, IMAGE=PATH (repeatable)",
-      cxxopts::value<std::vector<std::string>>())("no-node", "Serve the API only: no controllers, pods do not run");
+      cxxopts::value<std::vector<std::string>>())("no-node", "Serve the API only: no controllers, pods do not run")(
+      "bookmark-interval", "Seconds of silence after which a watch that allows bookmarks gets one",
+      cxxopts::value<double>()->default_value("30"));
   cxxopts::ParseResult args;
   int rc = 0;
   if (!parse(o, argc, argv, args, rc)) return rc;
@@ -164,7 +167,14 @@ int cmd_serve(int argc, char** argv) {
   }
   so.tls = args.count("insecure-http") == 0;
   so.history_limit = std::max<std::size_t>(16, args["history"].as<std::size_t>());
+  so.bookmark_interval = std::chrono::milliseconds(
+      static_cast<std::int64_t>(std::max(0.05, args["bookmark-interval"].as<double>()) * 1000));
   bool node = args.count("no-node") == 0;
+  // Thousands of watchers are thousands of sockets: lift the soft fd limit.
+  if (rlimit rl{}; ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+  }
   so.graceful_pod_deletion = node;
   local::node::node_options no;
   no.state_dir = so.state_dir;
