@@ -161,6 +161,23 @@ TEST_F(StoreTest, WatchReplaysHistoryAfterVersionThenLiveEvents) {
   close();
 }
 
+TEST_F(StoreTest, ThousandsOfWatchersEachGetEveryEvent) {
+  auto& s = open();
+  std::vector<watcher_ptr> ws;
+  for (int i = 0; i < 5000; ++i) ws.push_back(s.watch("/configmaps", i % 2 == 0 ? "ns" : "", 0));
+  testing::run_on(ctx_, [&]() -> awaitable<void> {
+    co_await put("ns", "a");
+    co_await put("other", "b");
+  }());
+  for (std::size_t i = 0; i < ws.size(); ++i) {
+    EXPECT_EQ(ws[i]->queue.size(), i % 2 == 0 ? 1U : 2U) << "watcher " << i;
+    EXPECT_TRUE(ws[i]->wake.is_set());
+  }
+  for (auto& w : ws) s.unwatch(w);
+  EXPECT_EQ(s.watchers(), 0U);
+  close();
+}
+
 TEST_F(StoreTest, WatchOlderThanHistoryExpires) {
   auto& s = open(8);
   testing::run_on(ctx_, [&]() -> awaitable<void> {
