@@ -51,6 +51,12 @@ void api_server::on_commit(const store_event& ev) {
   if (!gc_queue_.empty()) gc_wake_.set();
 }
 
+awaitable<void> api_server::gc_write(event_type type, std::string storage_key, bj::object object) {
+  std::string what = storage_key + "/" + meta_string(object, "namespace") + "/" + meta_string(object, "name");
+  auto r = co_await store_->write(type, std::move(storage_key), std::move(object));
+  if (!r) log_.warn("garbage collection write failed", {{"object", what}, {"error", r.error()}});
+}
+
 awaitable<void> api_server::gc_loop() {
   for (;;) {
     co_await gc_wake_.wait();
@@ -81,7 +87,7 @@ awaitable<void> api_server::gc_one(std::string storage_key, std::string ns, std:
         victims.push_back(v);
         return true;
       });
-      for (const auto& v : victims) co_await store_->write(event_type::deleted, v->storage_key, v->object);
+      for (const auto& v : victims) co_await gc_write(event_type::deleted, v->storage_key, v->object);
     }
     co_return;
   }
@@ -107,9 +113,9 @@ awaitable<void> api_server::gc_one(std::string storage_key, std::string ns, std:
       meta["finalizers"] = std::move(a);
     }
     if (fs.empty() && !meta_string(next, "deletionTimestamp").empty())
-      co_await store_->write(event_type::deleted, storage_key, std::move(next));
+      co_await gc_write(event_type::deleted, storage_key, std::move(next));
     else
-      co_await store_->write(event_type::modified, storage_key, std::move(next));
+      co_await gc_write(event_type::modified, storage_key, std::move(next));
   };
   // Live dependents of this object.
   auto dependents = [&]() {
@@ -141,13 +147,13 @@ awaitable<void> api_server::gc_one(std::string storage_key, std::string ns, std:
         if (rr)
           co_await delete_object(*rr, v, "Background", false, std::nullopt);
         else
-          co_await store_->write(event_type::deleted, v->storage_key, v->object);
+          co_await gc_write(event_type::deleted, v->storage_key, v->object);
       }
     }
     if (remaining == 0) {
       object_ptr cur = store_->latest(storage_key, ns, name);
       if (cur && finalizers_of(cur->object).empty())
-        co_await store_->write(event_type::deleted, storage_key, cur->object);
+        co_await gc_write(event_type::deleted, storage_key, cur->object);
     } else {
       // Check again once the contents (and their finalizers) are gone.
       asio::steady_timer t(ex_, std::chrono::milliseconds(200));
@@ -166,7 +172,7 @@ awaitable<void> api_server::gc_one(std::string storage_key, std::string ns, std:
         if (!(ref.is_object() && ref.as_object().contains("uid") && ref.as_object().at("uid") == bj::value(uid))) kept.push_back(ref);
       if (kept.empty()) meta.erase("ownerReferences");
       else meta["ownerReferences"] = std::move(kept);
-      co_await store_->write(event_type::modified, d->storage_key, std::move(next));
+      co_await gc_write(event_type::modified, d->storage_key, std::move(next));
     }
     co_await remove_finalizer("orphan");
     co_return;

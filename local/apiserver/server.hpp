@@ -128,6 +128,7 @@ class api_server {
   void refresh_custom_resources();
   void on_commit(const store_event& ev);
   awaitable<void> gc_loop();
+  awaitable<void> gc_write(event_type type, std::string storage_key, bj::object object);
   awaitable<void> gc_one(std::string storage_key, std::string ns, std::string name);
   krt::result<void, std::string> prepare_state_dir();
   krt::result<void, std::string> write_kubeconfig();

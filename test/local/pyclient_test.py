@@ -81,9 +81,20 @@ class PythonClientTest(unittest.TestCase):
         self.assertIn("AlreadyExists", e.exception.body)
         self.co.delete_namespaced_custom_object(G, V, ns, P, "a", propagation_policy="Foreground",
                                                 grace_period_seconds=0)
-        with self.assertRaises(ApiException) as e:
-            self.co.get_namespaced_custom_object(G, V, ns, P, "a")
-        self.assertEqual(e.exception.status, 404)
+        # Foreground deletion finishes asynchronously (the garbage collector
+        # removes the foregroundDeletion finalizer), as in Kubernetes.
+        deadline = time.time() + 20
+        status = None
+        while time.time() < deadline:
+            try:
+                got = self.co.get_namespaced_custom_object(G, V, ns, P, "a")
+                self.assertIn("deletionTimestamp", got["metadata"])
+                self.assertIn("foregroundDeletion", got["metadata"]["finalizers"])
+            except ApiException as e:
+                status = e.status
+                break
+            time.sleep(0.05)
+        self.assertEqual(status, 404)
 
     def test_invalid_object_is_422_with_causes(self):
         ns = self.namespace("py-invalid")

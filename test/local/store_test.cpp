@@ -147,7 +147,8 @@ TEST_F(StoreTest, WatchReplaysHistoryAfterVersionThenLiveEvents) {
     w->queue.clear();
     co_await put("ns", "b", 2, event_type::modified);
     bj::object gone = obj("ns", "a");
-    co_await s.write(event_type::deleted, "/configmaps", gone);
+    auto removed = co_await s.write(event_type::deleted, "/configmaps", gone);
+    EXPECT_TRUE(removed);
     EXPECT_EQ(w->queue.size(), 2U);
     if (w->queue.size() == 2) {
       EXPECT_EQ(w->queue[0].type, event_type::modified);
@@ -198,7 +199,8 @@ TEST_F(StoreTest, ReopeningRestoresObjectsHistoryAndVersions) {
     testing::run_on(ctx_, [&]() -> awaitable<void> {
       co_await put("ns", "keep", 1);
       co_await put("ns", "drop");
-      co_await store_->write(event_type::deleted, "/configmaps", obj("ns", "drop"));
+      auto removed = co_await store_->write(event_type::deleted, "/configmaps", obj("ns", "drop"));
+      EXPECT_TRUE(removed);
       auto k = co_await put("ns", "keep", 2, event_type::modified);
       last = k->rv;
     }());
