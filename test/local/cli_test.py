@@ -82,6 +82,31 @@ class LocalCliTest(unittest.TestCase):
         self.assertEqual(self.up().returncode, 0)
         self.assertEqual(run("get", "configmap", "keep", "-o", "jsonpath={.data.a}").stdout, "b")
 
+    def test_up_applies_crds_and_the_local_overlay(self):
+        manifests = os.path.join(os.path.dirname(os.path.abspath(__file__)), "testdata", "manifests")
+        r = self.up("--manifests", manifests)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("Applied the CRDs", r.stderr)
+        kc = self.krt("local", "kubeconfig").stdout.strip()
+        run = lambda *a: subprocess.run(["kubectl", "--kubeconfig", kc, *a], capture_output=True, text=True,
+                                        env=self.env, timeout=60)
+        self.assertEqual(run("get", "crd", "widgets.example.kruntimes.io", "-o", "name").returncode, 0)
+        self.assertEqual(run("get", "configmap", "local-overlay-applied", "-o", "jsonpath={.data.from}").stdout,
+                         "overlays/local")
+        # The CRDs are applied again on the next start (create or replace).
+        self.krt("local", "down")
+        self.assertEqual(self.up("--manifests", manifests).returncode, 0)
+
+    def test_bad_manifest_stops_startup_with_the_file_named(self):
+        bad = os.path.join(self.dir, "bad")
+        os.makedirs(os.path.join(bad, "crds"))
+        with open(os.path.join(bad, "crds", "x.yaml"), "w") as f:
+            f.write("apiVersion: v1\nkind: Nonsense\nmetadata: {name: x}\n")
+        r = self.up("--manifests", bad, "--timeout", "20")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("x.yaml", r.stderr)
+        self.assertIn("Nonsense", r.stderr)
+
     def test_port_in_use_is_a_clear_error(self):
         blocker = socket.socket()
         blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

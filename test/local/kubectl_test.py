@@ -26,7 +26,7 @@ class KubectlTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.lp = LocalPlane(KRT).start()
-        cls.lp.kubectl("apply", "-f", os.path.join(TESTDATA, "crd", "widgets-crd.yaml"))
+        cls.lp.kubectl("apply", "-f", os.path.join(TESTDATA, "manifests", "crds", "widgets-crd.yaml"))
         cls.lp.kubectl("wait", "--for=condition=established", "crd/widgets.example.kruntimes.io", "--timeout=20s")
 
     @classmethod

@@ -39,7 +39,7 @@ class PythonClientTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.lp = LocalPlane(KRT, extra_args=["--history", "64", "--bookmark-interval", "0.3"]).start()
-        cls.lp.kubectl("apply", "-f", os.path.join(TESTDATA, "crd", "widgets-crd.yaml"))
+        cls.lp.kubectl("apply", "-f", os.path.join(TESTDATA, "manifests", "crds", "widgets-crd.yaml"))
         cls.api = api_client(cls.lp)
         cls.core = client.CoreV1Api(cls.api)
         cls.co = client.CustomObjectsApi(cls.api)

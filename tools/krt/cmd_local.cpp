@@ -21,6 +21,7 @@
 
 #include "commands.hpp"
 #include "lib/reactor/engine.hpp"
+#include "local/apiserver/manifests.hpp"
 #include "local/apiserver/server.hpp"
 #include "local/node/controllers.hpp"
 #include "local/node/kubelet.hpp"
@@ -145,7 +146,9 @@ int cmd_serve(int argc, char** argv) {
       "image", "Map a container image to a local executable, IMAGE=PATH (repeatable)",
       cxxopts::value<std::vector<std::string>>())("no-node", "Serve the API only: no controllers, pods do not run")(
       "bookmark-interval", "Seconds of silence after which a watch that allows bookmarks gets one",
-      cxxopts::value<double>()->default_value("30"));
+      cxxopts::value<double>()->default_value("30"))(
+      "apply", "Apply the YAML/JSON manifests in this directory at startup (create or replace; repeatable)",
+      cxxopts::value<std::vector<std::string>>());
   cxxopts::ParseResult args;
   int rc = 0;
   if (!parse(o, argc, argv, args, rc)) return rc;
@@ -199,6 +202,16 @@ int cmd_serve(int argc, char** argv) {
       co_await server.stop();
       co_return 1;
     }
+    if (args.count("apply"))
+      for (const auto& dir : args["apply"].as<std::vector<std::string>>()) {
+        auto applied = co_await local::apply_manifests(server, dir);
+        if (!applied) {
+          std::cerr << "Error: applying manifests: " << applied.error() << "\n";
+          co_await server.stop();
+          co_return 1;
+        }
+        for (const auto& line : *applied) std::cout << line << "\n";
+      }
     std::unique_ptr<local::node::workload_controllers> controllers;
     std::unique_ptr<local::node::kubelet> kubelet;
     if (node) {
@@ -231,7 +244,11 @@ int cmd_up(int argc, char** argv) {
   add_state_dir(o);
   o.add_options()("port", "Port to listen on", cxxopts::value<int>()->default_value(std::to_string(default_port)))(
       "durability", "process or fsync (see krt local serve --help)", cxxopts::value<std::string>()->default_value("process"))(
-      "timeout", "How long to wait for readiness, in seconds", cxxopts::value<int>()->default_value("60"));
+      "timeout", "How long to wait for readiness, in seconds", cxxopts::value<int>()->default_value("60"))(
+      "manifests", "The kruntimes k8s/ directory: applies crds/ at startup and overlays/local with kubectl "
+      "(default: found next to the krt binary)", cxxopts::value<std::string>())(
+      "image", "Map a container image to a local executable, IMAGE=PATH (repeatable)",
+      cxxopts::value<std::vector<std::string>>());
   cxxopts::ParseResult args;
   int rc = 0;
   if (!parse(o, argc, argv, args, rc)) return rc;
@@ -263,6 +280,35 @@ int cmd_up(int argc, char** argv) {
   std::string port = std::to_string(args["port"].as<int>());
   std::string durability = args["durability"].as<std::string>();
   std::string state = dir.string();
+  fs::path manifests;
+  if (args.count("manifests")) {
+    manifests = fs::absolute(args["manifests"].as<std::string>());
+    if (!fs::is_directory(manifests)) {
+      std::cerr << "Error: --manifests " << manifests.string() << " is not a directory\n";
+      return 1;
+    }
+  } else {
+    fs::path exe_dir = fs::path(self).parent_path();
+    for (const fs::path& c : {exe_dir / ".." / ".." / ".." / "k8s", exe_dir / ".." / "share" / "kruntimes" / "k8s"})
+      if (fs::is_directory(c / "crds")) {
+        manifests = fs::weakly_canonical(c);
+        break;
+      }
+  }
+  std::vector<std::string> child_args = {self, "local", "serve", "--state-dir", state, "--port", port,
+                                         "--durability", durability};
+  if (!manifests.empty() && fs::is_directory(manifests / "crds")) {
+    child_args.push_back("--apply");
+    child_args.push_back((manifests / "crds").string());
+  }
+  if (args.count("image"))
+    for (const auto& m : args["image"].as<std::vector<std::string>>()) {
+      child_args.push_back("--image");
+      child_args.push_back(m);
+    }
+  std::vector<char*> child_argv;
+  for (auto& a : child_args) child_argv.push_back(a.data());
+  child_argv.push_back(nullptr);
   auto t0 = std::chrono::steady_clock::now();
   pid_t pid = ::fork();
   if (pid < 0) {
@@ -278,9 +324,7 @@ int cmd_up(int argc, char** argv) {
       ::dup2(fd, 2);
     }
     if (null_fd >= 0) ::dup2(null_fd, 0);
-    const char* child_argv[] = {self, "local", "serve", "--state-dir", state.c_str(), "--port", port.c_str(),
-                                "--durability", durability.c_str(), nullptr};
-    ::execv(self, const_cast<char* const*>(child_argv));
+    ::execv(self, child_argv.data());
     _exit(127);
   }
   std::cerr << "Starting the local control plane (state in " << state << ")";
@@ -299,6 +343,24 @@ int cmd_up(int argc, char** argv) {
     if (i.pid == pid && tcp_reachable(i.url)) {
       auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
       std::cerr << " ready in " << ms << " ms.\n";
+      if (!manifests.empty() && fs::is_directory(manifests / "crds"))
+        std::cerr << "Applied the CRDs in " << (manifests / "crds").string() << ".\n";
+      fs::path overlay = manifests.empty() ? fs::path() : manifests / "overlays" / "local";
+      if (!overlay.empty() && fs::exists(overlay / "kustomization.yaml")) {
+        // Kustomize rendering is kubectl's job; without kubectl, say so.
+        if (::system("command -v kubectl >/dev/null 2>&1") == 0) {
+          std::string cmd = "kubectl --kubeconfig '" + (dir / "kubeconfig").string() + "' apply -k '" +
+                            overlay.string() + "' 1>&2";
+          if (::system(cmd.c_str()) != 0) {
+            std::cerr << "Error: applying " << overlay.string() << " failed (see above); the control plane is "
+                      << "running: fix the overlay and run krt local up again\n";
+            return 1;
+          }
+        } else {
+          std::cerr << "Note: kubectl is not installed, so " << overlay.string() << " was not applied; "
+                    << "install kubectl and run: kubectl apply -k " << overlay.string() << "\n";
+        }
+      }
       std::cout << "The local control plane is running at " << i.url << " (pid " << pid << ").\n\n"
                 << "Kubeconfig: " << (dir / "kubeconfig").string() << "\n\nNext steps:\n"
                 << "  export KUBECONFIG=" << (dir / "kubeconfig").string() << "\n"

@@ -1,0 +1,31 @@
+#pragma once
+// Manifests applied by the local control plane at startup (`krt local serve
+// --manifests DIR`): multi-document YAML turned into JSON objects, and a
+// create-or-replace "apply" through the server's in-process path.
+//
+// Affinity: parse_manifests is pure; apply_manifests runs on the server's shard.
+
+#include <string>
+#include <vector>
+
+#include "lib/core/result.hpp"
+#include "local/apiserver/json.hpp"
+#include "local/apiserver/server.hpp"
+
+namespace krt::local {
+
+// Every non-empty document of a YAML stream, as JSON objects (a `List` kind's
+// items are flattened). Plain scalars become booleans, null, integers or
+// floats as YAML 1.2's core schema says; quoted scalars stay strings. Errors
+// name the source and line.
+krt::result<std::vector<bj::object>, std::string> parse_manifests(const std::string& yaml_text,
+                                                                  const std::string& source);
+
+// Applies every *.yaml/*.yml/*.json file of `dir` but kustomization.yaml
+// (sorted by name, not recursive): creates what is missing and replaces what exists (keeping its
+// resourceVersion, so status and metadata the server owns are kept). Returns
+// one line per object ("created customresourcedefinition/x") or the first
+// error.
+awaitable<krt::result<std::vector<std::string>, std::string>> apply_manifests(api_server& server, std::string dir);
+
+}  // namespace krt::local
