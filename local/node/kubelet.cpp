@@ -126,6 +126,10 @@ struct kubelet::container {
   bj::value last_state = bj::object{};
   bool done = false;  // will not run again (restartPolicy)
   reactor::event stop_backoff;
+  // What the current run sees, for exec probes (they run "in the container").
+  std::vector<std::pair<std::string, std::string>> mounts;
+  std::vector<std::string> env;
+  std::string working_dir;
 };
 
 struct kubelet::pod {
@@ -512,6 +516,9 @@ awaitable<void> kubelet::run_container(std::shared_ptr<pod> p, std::size_t index
     std::error_code ec;
     fs::create_directories(fs::path(log_path(*p, c.name, c.restarts)).parent_path(), ec);
     ps.log_path = log_path(*p, c.name, c.restarts);
+    c.mounts = mounts;
+    c.env = ps.env;
+    c.working_dir = ps.working_dir;
     if (error.empty()) {
       auto spawned = child_process::spawn(ex_, ps);
       if (spawned) {
@@ -659,9 +666,9 @@ awaitable<bool> kubelet::probe_once(std::shared_ptr<pod> p, std::size_t index, b
   }
   if (const auto* e = probe.if_contains("exec"); e != nullptr && e->is_object()) {
     process_spec ps;
-    ps.argv = strings(e->as_object().if_contains("command"));
-    ps.env = {"PATH=" + opts_.default_path, "HOME=" + p->dir.string()};
-    ps.working_dir = p->dir.string();
+    for (auto& a : strings(e->as_object().if_contains("command"))) ps.argv.push_back(rewrite_paths(a, c.mounts));
+    ps.env = c.env;
+    ps.working_dir = c.working_dir;
     auto child = child_process::spawn(ex_, ps);
     if (!child) co_return false;
     auto code = co_await reactor::with_timeout((*child)->wait(), timeout);

@@ -207,6 +207,48 @@ spec:
         r = self.k("delete", "pod", "ticker", "-n", ns, "--timeout=30s")
         self.assertIn("deleted", r.stdout)
 
+    def test_tcp_readiness_and_exec_liveness_probes(self):
+        ns = self.ns("probes")
+        self.k("apply", "-f", "-", input="""
+apiVersion: v1
+kind: Pod
+metadata: {name: probed, namespace: %s}
+spec:
+  terminationGracePeriodSeconds: 2
+  volumes:
+  - {name: flags, emptyDir: {}}
+  containers:
+  - name: main
+    image: krt-test/testpod
+    env:
+    - {name: PORT, value: "18081"}
+    - {name: READY_FILE, value: /flags/ready}
+    - name: POD_IP
+      valueFrom: {fieldRef: {fieldPath: status.podIP}}
+    volumeMounts:
+    - {name: flags, mountPath: /flags}
+    readinessProbe:
+      tcpSocket: {port: 18081}
+      periodSeconds: 1
+    livenessProbe:
+      exec: {command: ["/bin/sh", "-c", "test ! -e /flags/die"]}
+      periodSeconds: 1
+      failureThreshold: 2
+""" % ns)
+        self.k("wait", "--for=condition=Ready", "pod/probed", "-n", ns, "--timeout=30s")
+        pod = json.loads(self.k("get", "pod", "probed", "-n", ns, "-o", "json").stdout)
+        flags = os.path.join(self.lp.state_dir, "pods", pod["metadata"]["uid"], "volumes", "flags")
+        self.assertTrue(os.path.isdir(flags))
+        # The exec probe runs like the container: /flags is its volume, so a
+        # file created in the host directory fails the liveness check.
+        with open(os.path.join(flags, "die"), "w"):
+            pass
+
+        def restarted():
+            p = json.loads(self.k("get", "pod", "probed", "-n", ns, "-o", "json").stdout)
+            return p["status"]["containerStatuses"][0]["restartCount"] >= 1
+        self.wait_for("a liveness restart", restarted, timeout=60)
+
     def test_unmapped_image_waits_with_a_clear_reason(self):
         ns = self.ns("node5")
         self.k("apply", "-f", "-", input="""
