@@ -147,6 +147,51 @@ std::optional<std::uint64_t> parse_count(std::string_view s) {
 
 std::string continue_token(std::string_view key) { return base64_encode(key); }
 
+// The pod spec defaults kubectl describe and our node read (a subset of
+// Kubernetes' defaulting).
+void default_pod_spec(bj::object& s) {
+  auto dflt = [](bj::object& o, std::string_view k, bj::value v) {
+    if (!o.contains(k)) o[k] = std::move(v);
+  };
+  dflt(s, "restartPolicy", "Always");
+  dflt(s, "terminationGracePeriodSeconds", 30);
+  dflt(s, "serviceAccountName", "default");
+  dflt(s, "dnsPolicy", "ClusterFirst");
+  dflt(s, "schedulerName", "default-scheduler");
+  dflt(s, "securityContext", bj::object{});
+  for (const char* list : {"containers", "initContainers"}) {
+    auto* cs = s.if_contains(list);
+    if (cs == nullptr || !cs->is_array()) continue;
+    for (auto& c : cs->as_array()) {
+      if (!c.is_object()) continue;
+      auto& co = c.as_object();
+      dflt(co, "terminationMessagePath", "/dev/termination-log");
+      dflt(co, "terminationMessagePolicy", "File");
+      if (!co.contains("imagePullPolicy")) {
+        std::string image = co.contains("image") && co.at("image").is_string() ? std::string(co.at("image").as_string()) : "";
+        bool latest = image.find(':') == std::string::npos || image.ends_with(":latest");
+        co["imagePullPolicy"] = latest ? "Always" : "IfNotPresent";
+      }
+      if (auto* ports = co.if_contains("ports"); ports != nullptr && ports->is_array())
+        for (auto& p : ports->as_array())
+          if (p.is_object()) dflt(p.as_object(), "protocol", "TCP");
+      for (const char* probe : {"readinessProbe", "livenessProbe", "startupProbe"}) {
+        auto* pr = co.if_contains(probe);
+        if (pr == nullptr || !pr->is_object()) continue;
+        auto& po = pr->as_object();
+        dflt(po, "timeoutSeconds", 1);
+        dflt(po, "periodSeconds", 10);
+        dflt(po, "successThreshold", 1);
+        dflt(po, "failureThreshold", 3);
+        if (auto* h = po.if_contains("httpGet"); h != nullptr && h->is_object()) {
+          dflt(h->as_object(), "path", "/");
+          dflt(h->as_object(), "scheme", "HTTP");
+        }
+      }
+    }
+  }
+}
+
 // Built-in defaults applied on create and update (a small subset of the real
 // defaulting: the fields our own controllers and kubectl's printers read).
 void default_builtin(const resource_info& r, bj::object& obj) {
@@ -185,11 +230,13 @@ void default_builtin(const resource_info& r, bj::object& obj) {
   } else if (r.plural == "pods") {
     bj::value& spec = obj["spec"];
     if (!spec.is_object()) spec = bj::object{};
-    auto& s = spec.as_object();
-    if (!s.contains("restartPolicy")) s["restartPolicy"] = "Always";
-    if (!s.contains("terminationGracePeriodSeconds")) s["terminationGracePeriodSeconds"] = 30;
-    if (!s.contains("serviceAccountName")) s["serviceAccountName"] = "default";
+    default_pod_spec(spec.as_object());
   }
+  if (r.plural == "deployments" || r.plural == "replicasets")
+    if (auto* spec = obj.if_contains("spec"); spec != nullptr && spec->is_object())
+      if (auto* t = spec->as_object().if_contains("template"); t != nullptr && t->is_object())
+        if (auto* ps = t->as_object().if_contains("spec"); ps != nullptr && ps->is_object())
+          default_pod_spec(ps->as_object());
 }
 
 }  // namespace

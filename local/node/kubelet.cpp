@@ -89,11 +89,19 @@ bool write_text(const fs::path& p, std::string_view data, fs::perms perms) {
 }
 
 awaitable<int> http_status(asio::ip::tcp::socket& s, asio::ip::tcp::endpoint ep, std::string target) {
-  co_await s.async_connect(ep, asio::use_awaitable);
-  std::string req = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: kube-probe/1.32\r\nConnection: close\r\n\r\n";
-  co_await asio::async_write(s, asio::buffer(req), asio::use_awaitable);
+  // Errors are values here: a refused connection is a failed probe, and an
+  // exception inside the timeout race would end the probe loop.
+  auto [ec] = co_await s.async_connect(ep, use_nothrow);
+  if (ec) co_return -1;
+  std::string req = "GET " + target + " HTTP/1.1\r\nHost: " + ep.address().to_string() +
+                    "\r\nUser-Agent: kube-probe/1.32\r\nConnection: close\r\n\r\n";
+  auto [wec, written] = co_await asio::async_write(s, asio::buffer(req), use_nothrow);
+  (void)written;
+  if (wec) co_return -1;
   asio::streambuf buf;
-  co_await asio::async_read_until(s, buf, "\r\n", asio::use_awaitable);
+  auto [rec, read] = co_await asio::async_read_until(s, buf, "\r\n", use_nothrow);
+  (void)read;
+  if (rec) co_return -1;
   std::istream in(&buf);
   std::string version;
   int code = 0;
@@ -102,8 +110,8 @@ awaitable<int> http_status(asio::ip::tcp::socket& s, asio::ip::tcp::endpoint ep,
 }
 
 awaitable<bool> tcp_open(asio::ip::tcp::socket& s, asio::ip::tcp::endpoint ep) {
-  co_await s.async_connect(ep, asio::use_awaitable);
-  co_return true;
+  auto [ec] = co_await s.async_connect(ep, use_nothrow);
+  co_return !ec;
 }
 
 }  // namespace
@@ -152,7 +160,13 @@ struct kubelet::pod {
 };
 
 kubelet::kubelet(executor ex, api_server& api, node_options opts)
-    : ex_(ex), api_(api), opts_(std::move(opts)), bind_wake_(ex), tasks_(ex, "kubelet") {}
+    : ex_(ex), api_(api), opts_(std::move(opts)), bind_wake_(ex), tasks_(ex, "kubelet") {
+  // Pods of different control planes on one machine should not share
+  // addresses: the second octet comes from the state directory (2..251).
+  std::uint32_t h = 2166136261u;
+  for (unsigned char ch : opts_.state_dir) h = (h ^ ch) * 16777619u;
+  ip_block_ = h % 250 + 2;
+}
 
 kubelet::~kubelet() = default;
 
@@ -237,7 +251,8 @@ void kubelet::on_event(const store_event& ev) {
   // Each pod gets its own loopback address, so pods that bind their podIP can
   // use the same port; Linux routes all of 127.0.0.0/8 to loopback.
   ++next_ip_;
-  p->ip = "127.1." + std::to_string((next_ip_ / 250) % 250) + "." + std::to_string(next_ip_ % 250 + 2);
+  p->ip = "127." + std::to_string(ip_block_) + "." + std::to_string((next_ip_ / 250) % 250) + "." +
+          std::to_string(next_ip_ % 250 + 2);
   pods_[uid] = p;
   tasks_.spawn(run_pod(p), "pod " + o.ns + "/" + o.name);
 }
@@ -646,23 +661,15 @@ awaitable<bool> kubelet::probe_once(std::shared_ptr<pod> p, std::size_t index, b
     if (target.empty()) target = "/";
     asio::ip::tcp::socket s(ex_);
     asio::ip::tcp::endpoint ep(asio::ip::make_address(p->ip), static_cast<std::uint16_t>(port));
-    try {
-      auto code = co_await reactor::with_timeout(http_status(s, ep, target), timeout);
-      co_return code && *code >= 200 && *code < 400;
-    } catch (const boost::system::system_error&) {
-      co_return false;
-    }
+    auto code = co_await reactor::with_timeout(http_status(s, ep, target), timeout);
+    co_return code && *code >= 200 && *code < 400;
   }
   if (const auto* tcp = probe.if_contains("tcpSocket"); tcp != nullptr && tcp->is_object()) {
     int port = port_of(tcp->as_object().if_contains("port"));
     asio::ip::tcp::socket s(ex_);
     asio::ip::tcp::endpoint ep(asio::ip::make_address(p->ip), static_cast<std::uint16_t>(port));
-    try {
-      auto ok = co_await reactor::with_timeout(tcp_open(s, ep), timeout);
-      co_return ok.value_or(false);
-    } catch (const boost::system::system_error&) {
-      co_return false;
-    }
+    auto ok = co_await reactor::with_timeout(tcp_open(s, ep), timeout);
+    co_return ok.value_or(false);
   }
   if (const auto* e = probe.if_contains("exec"); e != nullptr && e->is_object()) {
     process_spec ps;

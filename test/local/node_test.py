@@ -107,8 +107,14 @@ class NodeTest(unittest.TestCase):
         self.deploy(ns, "web")
         r = self.k("rollout", "status", "deployment/web", "-n", ns, "--timeout=60s")
         self.assertIn("successfully rolled out", r.stdout)
-        pods = self.pods(ns, "app=web")
-        self.assertEqual(len(pods), 2)
+        # Rollout status is level-based; under CI load a readiness probe can
+        # still be catching up on a pod, so wait for both to report ready.
+        def two_ready():
+            ready = [p for p in self.pods(ns, "app=web")
+                     if p["status"].get("containerStatuses") and p["status"]["containerStatuses"][0]["ready"]]
+            return ready if len(ready) == 2 else None
+        pods = self.wait_for("two ready pods", two_ready)
+        self.assertEqual(len(pods), 2, json.dumps([p["status"] for p in self.pods(ns, "app=web")], indent=1))
         ips = {p["status"]["podIP"] for p in pods}
         self.assertEqual(len(ips), 2, "each pod has its own loopback address")
         for p in pods:
@@ -249,6 +255,28 @@ spec:
             return p["status"]["containerStatuses"][0]["restartCount"] >= 1
         self.wait_for("a liveness restart", restarted, timeout=60)
 
+    def test_readiness_survives_refused_connections_until_the_port_opens(self):
+        ns = self.ns("probes2")
+        self.k("apply", "-f", "-", input="""
+apiVersion: v1
+kind: Pod
+metadata: {name: late, namespace: %s}
+spec:
+  containers:
+  - name: main
+    image: host
+    command: ["/bin/sh", "-c", "sleep 2; exec %s"]
+    env:
+    - {name: PORT, value: "18082"}
+    - name: POD_IP
+      valueFrom: {fieldRef: {fieldPath: status.podIP}}
+    readinessProbe:
+      httpGet: {path: /ready, port: 18082}
+      periodSeconds: 1
+      failureThreshold: 1
+""" % (ns, TESTPOD))
+        self.k("wait", "--for=condition=Ready", "pod/late", "-n", ns, "--timeout=40s")
+
     def test_unmapped_image_waits_with_a_clear_reason(self):
         ns = self.ns("node5")
         self.k("apply", "-f", "-", input="""
@@ -351,6 +379,6 @@ if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("-")]
     if len(args) < 2:
         sys.exit("usage: node_test.py /path/to/krt /path/to/testpod")
-    KRT, TESTPOD = args[0], args[1]
-    sys.argv = [sys.argv[0]] + [a for a in sys.argv[1:] if a not in (KRT, TESTPOD)]
+    KRT, TESTPOD = os.path.abspath(args[0]), os.path.abspath(args[1])
+    sys.argv = [sys.argv[0]] + [a for a in sys.argv[1:] if a not in args[:2]]
     unittest.main(verbosity=2)
