@@ -570,8 +570,19 @@ awaitable<void> api_server::serve_watch(context& cx) {
       store_event ev = std::move(w->queue.front());
       w->queue.pop_front();
       last_rv = ev.object->rv;
-      if (!selected(*sel, ev.object)) continue;
-      batch += event_line(event_name(ev.type), ev.object);
+      // With a selector, an object that starts matching is ADDED and one that
+      // stops matching is DELETED for this watcher, as in Kubernetes.
+      bool now = selected(*sel, ev.object);
+      std::string_view type = event_name(ev.type);
+      if (ev.type == event_type::modified && ev.previous) {
+        bool before = selected(*sel, ev.previous);
+        if (!before && !now) continue;
+        if (!before) type = "ADDED";
+        if (!now) type = "DELETED";
+      } else if (!now) {
+        continue;
+      }
+      batch += event_line(type, ev.object);
     }
     if (!woke && bookmarks) {
       bj::object obj{{"kind", r.kind},

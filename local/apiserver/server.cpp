@@ -258,7 +258,7 @@ awaitable<krt::result<void, std::string>> api_server::start() {
   // Index owners of everything loaded, so garbage collection works after a restart.
   for (const auto& sk : store_->storage_keys())
     store_->list(sk, "", "", [&](const object_ptr& o) {
-      on_commit(store_event{event_type::added, o});
+      on_commit(store_event{event_type::added, o, nullptr});
       return true;
     });
   store_->start();

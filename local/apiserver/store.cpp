@@ -165,8 +165,9 @@ awaitable<krt::result<object_ptr, std::string>> object_store::write(event_type t
   meta.as_object()["resourceVersion"] = std::to_string(rv);
   object_ptr so = make_stored(std::move(object), storage_key, rv);
   std::string key = object_key(so->ns, so->name);
+  object_ptr previous = type == event_type::modified ? latest(storage_key, so->ns, so->name) : nullptr;
   overlay_[storage_key][key] = type == event_type::deleted ? nullptr : so;
-  pending_.push_back({rv, type, so});
+  pending_.push_back({rv, type, so, std::move(previous)});
   log_record rec;
   rec.rv = rv;
   rec.type = std::string(event_name(type));
@@ -205,7 +206,7 @@ void object_store::apply_committed_through(std::uint64_t rv) {
       }
     }
     committed_rv_ = pw.rv;
-    store_event ev{pw.type, so};
+    store_event ev{pw.type, so, std::move(pw.previous)};
     history_.push_back(ev);
     while (history_.size() > history_limit_) {
       compacted_rv_ = history_.front().object->rv;

@@ -44,6 +44,7 @@ std::string_view event_name(event_type t);
 struct store_event {
   event_type type;
   object_ptr object;
+  object_ptr previous;  // the state this event replaced (modified), if known
 };
 
 // One watch stream's queue. The server drains it; the store fills it.
@@ -104,6 +105,7 @@ class object_store {
     std::uint64_t rv;
     event_type type;
     object_ptr object;
+    object_ptr previous;
   };
   using collection = std::map<std::string, object_ptr, std::less<>>;  // "ns/name" → object
   static std::string object_key(std::string_view ns, std::string_view name);

@@ -177,7 +177,7 @@ void kubelet::start() {
   // Pods from before a restart of the control plane: their processes died
   // with it, so they start again (as after a node reboot).
   api_.store().list(pods_key, "", "", [&](const object_ptr& o) {
-    on_event(store_event{event_type::added, o});
+    on_event(store_event{event_type::added, o, nullptr});
     return true;
   });
 }

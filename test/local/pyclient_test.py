@@ -171,6 +171,19 @@ class PythonClientTest(unittest.TestCase):
                                            timeout_seconds=1))
         self.assertEqual(events, [])
 
+    def test_watch_with_selector_sees_objects_enter_and_leave(self):
+        ns = self.namespace("py-selwatch")
+        self.co.create_namespaced_custom_object(G, V, ns, P, widget("s", labels={"tier": "front"}))
+        rv = self.co.list_namespaced_custom_object(G, V, ns, P)["metadata"]["resourceVersion"]
+        self.co.patch_namespaced_custom_object(G, V, ns, P, "s", {"metadata": {"labels": {"tier": "back"}}})
+        self.co.patch_namespaced_custom_object(G, V, ns, P, "s", {"spec": {"size": 5}})  # not selected either way
+        self.co.patch_namespaced_custom_object(G, V, ns, P, "s", {"metadata": {"labels": {"tier": "front"}}})
+        self.co.patch_namespaced_custom_object(G, V, ns, P, "s", {"spec": {"size": 6}})
+        events = [(e["type"], e["object"]["metadata"]["labels"]["tier"]) for e in
+                  watch.Watch().stream(self.co.list_namespaced_custom_object, G, V, ns, P, resource_version=rv,
+                                       label_selector="tier=front", timeout_seconds=1)]
+        self.assertEqual(events, [("DELETED", "back"), ("ADDED", "front"), ("MODIFIED", "front")])
+
     def test_bookmarks_when_asked(self):
         ns = self.namespace("py-bookmark")
         rv = self.co.list_namespaced_custom_object(G, V, ns, P)["metadata"]["resourceVersion"]
