@@ -132,12 +132,6 @@ void set_finalizers(bj::object& obj, const std::vector<std::string>& f) {
   meta["finalizers"] = std::move(a);
 }
 
-const bj::value* at_path(const bj::object& o, std::string_view a, std::string_view b) {
-  const auto* x = o.if_contains(a);
-  if (x == nullptr || !x->is_object()) return nullptr;
-  return x->as_object().if_contains(b);
-}
-
 std::optional<std::uint64_t> parse_count(std::string_view s) {
   std::uint64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -944,7 +938,7 @@ awaitable<api_server::outcome> api_server::delete_object(const resource_info& r,
     std::int64_t period = 0;
     if (graceful_pod) {
       period = 30;
-      if (const auto* t = at_path(obj, "spec", "terminationGracePeriodSeconds"); t != nullptr && t->is_int64())
+      if (const auto* t = field_at(obj, {"spec", "terminationGracePeriodSeconds"}); t != nullptr && t->is_int64())
         period = t->as_int64();
       if (grace) period = *grace;
     }
@@ -1016,7 +1010,7 @@ awaitable<void> api_server::serve_pod_log(context& cx) {
   std::vector<std::string> names;
   if (pod) {
     lr.uid = meta_string(pod->object, "uid");
-    if (const auto* cs = at_path(pod->object, "spec", "containers"); cs != nullptr && cs->is_array())
+    if (const auto* cs = field_at(pod->object, {"spec", "containers"}); cs != nullptr && cs->is_array())
       for (const auto& c : cs->as_array())
         if (c.is_object())
           if (const auto* n = c.as_object().if_contains("name"); n != nullptr && n->is_string())
@@ -1074,12 +1068,12 @@ awaitable<api_server::outcome> api_server::proxy_to_pod(context& cx, std::string
   }
   object_ptr pod = store_->get(r.storage_key, cx.t.ns, name);
   if (!pod) co_return not_found(r, name);
-  const auto* ip = at_path(pod->object, "status", "podIP");
+  const auto* ip = field_at(pod->object, {"status", "podIP"});
   if (ip == nullptr || !ip->is_string() || ip->as_string().empty())
     co_return outcome{503, status_error(503, "ServiceUnavailable", "pod " + name + " has no IP address yet")};
   if (port.empty()) {
     // The first declared container port.
-    if (const auto* cs = at_path(pod->object, "spec", "containers"); cs != nullptr && cs->is_array())
+    if (const auto* cs = field_at(pod->object, {"spec", "containers"}); cs != nullptr && cs->is_array())
       for (const auto& c : cs->as_array())
         if (c.is_object())
           if (const auto* ps = c.as_object().if_contains("ports"); ps != nullptr && ps->is_array() && !ps->as_array().empty())

@@ -24,53 +24,6 @@ using status = krt::result<void, std::string>;
 
 status fail(std::string message) { return krt::unexpected(std::move(message)); }
 
-bool is_number(const bj::value& v) { return v.is_int64() || v.is_uint64() || v.is_double(); }
-
-// JSON equality as RFC 6902 "test" defines it: numbers compare by value (1 ==
-// 1.0), objects ignore member order. Strategic merge keys compare the same way,
-// as Go compares the float64s encoding/json produces.
-bool json_equal(const bj::value& a, const bj::value& b) {
-  if (is_number(a) && is_number(b)) {
-    if (a.is_double() || b.is_double()) return a.to_number<double>() == b.to_number<double>();
-    if (a.is_int64() && b.is_int64()) return a.get_int64() == b.get_int64();
-    if (a.is_uint64() && b.is_uint64()) return a.get_uint64() == b.get_uint64();
-    // One signed, one unsigned: a negative value can never equal a uint64.
-    const std::int64_t s = a.is_int64() ? a.get_int64() : b.get_int64();
-    const std::uint64_t u = a.is_uint64() ? a.get_uint64() : b.get_uint64();
-    return s >= 0 && static_cast<std::uint64_t>(s) == u;
-  }
-  if (a.kind() != b.kind()) return false;
-  switch (a.kind()) {
-    case bj::kind::null:
-      return true;
-    case bj::kind::bool_:
-      return a.get_bool() == b.get_bool();
-    case bj::kind::string:
-      return a.get_string() == b.get_string();
-    case bj::kind::array: {
-      const auto& x = a.get_array();
-      const auto& y = b.get_array();
-      if (x.size() != y.size()) return false;
-      for (std::size_t i = 0; i < x.size(); ++i) {
-        if (!json_equal(x[i], y[i])) return false;
-      }
-      return true;
-    }
-    case bj::kind::object: {
-      const auto& x = a.get_object();
-      const auto& y = b.get_object();
-      if (x.size() != y.size()) return false;
-      for (const auto& kv : x) {
-        auto it = y.find(kv.key());
-        if (it == y.end() || !json_equal(kv.value(), it->value())) return false;
-      }
-      return true;
-    }
-    default:
-      return false;
-  }
-}
-
 // ---------------------------------------------------------------------------
 // JSON patch (RFC 6902) and JSON pointer (RFC 6901)
 

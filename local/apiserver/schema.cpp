@@ -244,33 +244,6 @@ std::string limit_text(const bj::value& limit, bool integer_data) {
   return cel::format_double(d);
 }
 
-bool json_equal(const bj::value& a, const bj::value& b) {
-  if (is_number(a) && is_number(b)) return as_long_double(a) == as_long_double(b);
-  if (a.kind() != b.kind()) return false;
-  switch (a.kind()) {
-    case bj::kind::array: {
-      const auto& x = a.get_array();
-      const auto& y = b.get_array();
-      if (x.size() != y.size()) return false;
-      for (std::size_t i = 0; i < x.size(); ++i) {
-        if (!json_equal(x[i], y[i])) return false;
-      }
-      return true;
-    }
-    case bj::kind::object: {
-      const auto& x = a.get_object();
-      const auto& y = b.get_object();
-      if (x.size() != y.size()) return false;
-      for (const auto& kv : x) {
-        auto it = y.find(kv.key());
-        if (it == y.end() || !json_equal(kv.value(), it->value())) return false;
-      }
-      return true;
-    }
-    default:
-      return a == b;
-  }
-}
 
 // JSON with object keys sorted: equal values have equal texts (set/map uniqueness).
 void canonical(const bj::value& v, std::string& out) {

@@ -77,13 +77,6 @@ std::string new_uid() {
 
 std::string now_rfc3339() { return format_rfc3339(wall_now()); }
 
-std::string meta_string(const bj::object& obj, std::string_view field) {
-  const auto* m = obj.if_contains("metadata");
-  if (m == nullptr || !m->is_object()) return {};
-  const auto* v = m->as_object().if_contains(field);
-  return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
 bj::object& metadata_of(bj::object& obj) {
   bj::value& m = obj["metadata"];
   if (!m.is_object()) m = bj::object{};

@@ -50,7 +50,6 @@ std::string new_uid();
 std::string now_rfc3339();
 
 // Field access helpers on metadata.
-std::string meta_string(const bj::object& obj, std::string_view field);
 bj::object& metadata_of(bj::object& obj);
 std::vector<std::string> finalizers_of(const bj::object& obj);
 

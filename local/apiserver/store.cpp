@@ -13,13 +13,6 @@ std::string_view event_name(event_type t) {
 
 namespace {
 
-std::string meta_string(const bj::object& obj, std::string_view field) {
-  const auto* m = obj.if_contains("metadata");
-  if (m == nullptr || !m->is_object()) return {};
-  const auto* v = m->as_object().if_contains(field);
-  return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
 object_ptr make_stored(bj::object obj, std::string storage_key, std::uint64_t rv) {
   auto so = std::make_shared<stored_object>();
   so->ns = meta_string(obj, "namespace");

@@ -70,28 +70,8 @@ std::string cell_text(const bj::value& v) {
   return bj::serialize(v);
 }
 
-std::string meta_field(const bj::object& o, std::string_view f) {
-  const auto* m = o.if_contains("metadata");
-  if (m == nullptr || !m->is_object()) return {};
-  const auto* v = m->as_object().if_contains(f);
-  return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
-const bj::value* at(const bj::object& o, std::initializer_list<std::string_view> path) {
-  const bj::value* cur = nullptr;
-  const bj::object* obj = &o;
-  for (auto p : path) {
-    if (obj == nullptr) return nullptr;
-    cur = obj->if_contains(p);
-    if (cur == nullptr) return nullptr;
-    obj = cur->is_object() ? &cur->as_object() : nullptr;
-  }
-  return cur;
-}
-
 std::int64_t int_at(const bj::object& o, std::initializer_list<std::string_view> path, std::int64_t dflt = 0) {
-  const auto* v = at(o, path);
-  return v != nullptr && v->is_int64() ? v->as_int64() : dflt;
+  return int_of(field_at(o, path), dflt);
 }
 
 bj::value text(const std::string& s) { return bj::value(bj::string_view(s)); }
@@ -99,9 +79,9 @@ bj::value text(const std::string& s) { return bj::value(bj::string_view(s)); }
 bj::value computed_cell(std::string_view fn, const bj::object& o) {
   if (fn == "#pod-ready" || fn == "#pod-restarts") {
     std::int64_t total = 0, ready = 0, restarts = 0;
-    if (const auto* cs = at(o, {"spec", "containers"}); cs != nullptr && cs->is_array())
+    if (const auto* cs = field_at(o, {"spec", "containers"}); cs != nullptr && cs->is_array())
       total = static_cast<std::int64_t>(cs->as_array().size());
-    if (const auto* st = at(o, {"status", "containerStatuses"}); st != nullptr && st->is_array())
+    if (const auto* st = field_at(o, {"status", "containerStatuses"}); st != nullptr && st->is_array())
       for (const auto& c : st->as_array()) {
         if (!c.is_object()) continue;
         if (const auto* r = c.as_object().if_contains("ready"); r != nullptr && r->is_bool() && r->as_bool()) ++ready;
@@ -112,16 +92,16 @@ bj::value computed_cell(std::string_view fn, const bj::object& o) {
     return text(std::to_string(ready) + "/" + std::to_string(total));
   }
   if (fn == "#pod-status") {
-    if (!meta_field(o, "deletionTimestamp").empty()) return "Terminating";
-    if (const auto* st = at(o, {"status", "containerStatuses"}); st != nullptr && st->is_array())
+    if (!meta_string(o, "deletionTimestamp").empty()) return "Terminating";
+    if (const auto* st = field_at(o, {"status", "containerStatuses"}); st != nullptr && st->is_array())
       for (const auto& c : st->as_array()) {
-        const auto* w = c.is_object() ? at(c.as_object(), {"state", "waiting", "reason"}) : nullptr;
+        const auto* w = c.is_object() ? field_at(c.as_object(), {"state", "waiting", "reason"}) : nullptr;
         if (w != nullptr && w->is_string() && !w->as_string().empty()) return *w;
-        const auto* t = c.is_object() ? at(c.as_object(), {"state", "terminated", "reason"}) : nullptr;
+        const auto* t = c.is_object() ? field_at(c.as_object(), {"state", "terminated", "reason"}) : nullptr;
         if (t != nullptr && t->is_string() && !t->as_string().empty()) return *t;
       }
-    if (const auto* r = at(o, {"status", "reason"}); r != nullptr && r->is_string()) return *r;
-    if (const auto* p = at(o, {"status", "phase"}); p != nullptr && p->is_string()) return *p;
+    if (const auto* r = field_at(o, {"status", "reason"}); r != nullptr && r->is_string()) return *r;
+    if (const auto* p = field_at(o, {"status", "phase"}); p != nullptr && p->is_string()) return *p;
     return "Pending";
   }
   if (fn == "#deploy-ready")
@@ -135,21 +115,21 @@ bj::value computed_cell(std::string_view fn, const bj::object& o) {
     return n;
   }
   if (fn == "#event-object") {
-    const auto* kind = at(o, {"involvedObject", "kind"});
-    const auto* name = at(o, {"involvedObject", "name"});
+    const auto* kind = field_at(o, {"involvedObject", "kind"});
+    const auto* name = field_at(o, {"involvedObject", "name"});
     std::string k = kind != nullptr && kind->is_string() ? std::string(kind->as_string()) : "";
     std::transform(k.begin(), k.end(), k.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     return text(k + "/" + (name != nullptr && name->is_string() ? std::string(name->as_string()) : ""));
   }
   if (fn == "#binding-role") {
-    const auto* kind = at(o, {"roleRef", "kind"});
-    const auto* name = at(o, {"roleRef", "name"});
+    const auto* kind = field_at(o, {"roleRef", "kind"});
+    const auto* name = field_at(o, {"roleRef", "name"});
     if (kind == nullptr || name == nullptr || !kind->is_string() || !name->is_string()) return nullptr;
     return text(std::string(kind->as_string()) + "/" + std::string(name->as_string()));
   }
   if (fn == "#service-ports") {
     std::string out;
-    if (const auto* ps = at(o, {"spec", "ports"}); ps != nullptr && ps->is_array())
+    if (const auto* ps = field_at(o, {"spec", "ports"}); ps != nullptr && ps->is_array())
       for (const auto& p : ps->as_array()) {
         if (!p.is_object()) continue;
         if (!out.empty()) out += ",";
@@ -160,7 +140,7 @@ bj::value computed_cell(std::string_view fn, const bj::object& o) {
     return out.empty() ? bj::value("<none>") : bj::value(out);
   }
   if (fn == "#netpol-selector") {
-    const auto* sel = at(o, {"spec", "podSelector", "matchLabels"});
+    const auto* sel = field_at(o, {"spec", "podSelector", "matchLabels"});
     if (sel == nullptr || !sel->is_object() || sel->as_object().empty()) return "<none>";
     std::string out;
     for (const auto& [k, v] : sel->as_object()) {
@@ -238,7 +218,7 @@ bj::array table_columns(const resource_info& r) {
 
 bj::object table_row(const resource_info& r, const bj::object& object, include_object inc, wall_time now) {
   bj::array cells;
-  cells.emplace_back(meta_field(object, "name"));
+  cells.emplace_back(meta_string(object, "name"));
   bj::value root(object);
   for (const auto& c : r.columns) {
     if (!c.json_path.empty() && c.json_path.front() == '#') {

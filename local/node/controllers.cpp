@@ -14,13 +14,12 @@ const std::string deployments_key = "apps/deployments";
 const std::string replicasets_key = "apps/replicasets";
 
 std::int64_t int_at(const bj::object& o, std::initializer_list<std::string_view> keys, std::int64_t dflt) {
-  const auto* v = path(o, keys);
-  return v != nullptr && v->is_int64() ? v->as_int64() : dflt;
+  return int_of(field_at(o, keys), dflt);
 }
 
 // The uid of the object's controller owner reference, if any.
 std::string controller_uid(const bj::object& o) {
-  const auto* refs = path(o, {"metadata", "ownerReferences"});
+  const auto* refs = field_at(o, {"metadata", "ownerReferences"});
   if (refs == nullptr || !refs->is_array()) return {};
   for (const auto& r : refs->as_array()) {
     if (!r.is_object()) continue;
@@ -34,7 +33,7 @@ std::string controller_uid(const bj::object& o) {
 }
 
 std::pair<std::string, std::string> controller_ref(const bj::object& o) {
-  const auto* refs = path(o, {"metadata", "ownerReferences"});
+  const auto* refs = field_at(o, {"metadata", "ownerReferences"});
   if (refs == nullptr || !refs->is_array()) return {};
   for (const auto& r : refs->as_array()) {
     if (!r.is_object()) continue;
@@ -50,12 +49,12 @@ std::pair<std::string, std::string> controller_ref(const bj::object& o) {
 }
 
 bj::object owner_ref(const char* api_version, const char* kind, const bj::object& owner) {
-  return bj::object{{"apiVersion", api_version},   {"kind", kind},       {"name", meta_str(owner, "name")},
-                    {"uid", meta_str(owner, "uid")}, {"controller", true}, {"blockOwnerDeletion", true}};
+  return bj::object{{"apiVersion", api_version},   {"kind", kind},       {"name", meta_string(owner, "name")},
+                    {"uid", meta_string(owner, "uid")}, {"controller", true}, {"blockOwnerDeletion", true}};
 }
 
 bool pod_ready(const bj::object& pod) {
-  const auto* conds = path(pod, {"status", "conditions"});
+  const auto* conds = field_at(pod, {"status", "conditions"});
   if (conds == nullptr || !conds->is_array()) return false;
   for (const auto& c : conds->as_array())
     if (c.is_object() && c.as_object().contains("type") && c.as_object().at("type") == "Ready")
@@ -63,7 +62,7 @@ bool pod_ready(const bj::object& pod) {
   return false;
 }
 
-bool deleting(const bj::object& o) { return !meta_str(o, "deletionTimestamp").empty(); }
+bool deleting(const bj::object& o) { return !meta_string(o, "deletionTimestamp").empty(); }
 
 std::string ns_path(const char* prefix, const std::string& ns, const char* plural) {
   return std::string(prefix) + "/namespaces/" + ns + "/" + plural;
@@ -180,7 +179,7 @@ awaitable<void> workload_controllers::sync_replicaset(std::string ns, std::strin
   object_ptr rs = api_.store().get(replicasets_key, ns, name);
   if (!rs || deleting(rs->object)) co_return;
   const bj::object& obj = rs->object;
-  std::string uid = meta_str(obj, "uid");
+  std::string uid = meta_string(obj, "uid");
   std::int64_t desired = int_at(obj, {"spec", "replicas"}, 1);
   std::vector<object_ptr> pods;
   std::int64_t ready = 0;
@@ -193,7 +192,7 @@ awaitable<void> workload_controllers::sync_replicaset(std::string ns, std::strin
   });
   auto count = static_cast<std::int64_t>(pods.size());
   if (count < desired) {
-    const bj::value* tmpl = path(obj, {"spec", "template"});
+    const bj::value* tmpl = field_at(obj, {"spec", "template"});
     for (std::int64_t i = count; i < desired && tmpl != nullptr && tmpl->is_object(); ++i) {
       bj::object pod;
       pod["apiVersion"] = "v1";
@@ -218,7 +217,7 @@ awaitable<void> workload_controllers::sync_replicaset(std::string ns, std::strin
     std::sort(pods.begin(), pods.end(), [](const object_ptr& a, const object_ptr& b) {
       bool ra = pod_ready(a->object), rb = pod_ready(b->object);
       if (ra != rb) return !ra;
-      return meta_str(a->object, "creationTimestamp") > meta_str(b->object, "creationTimestamp");
+      return meta_string(a->object, "creationTimestamp") > meta_string(b->object, "creationTimestamp");
     });
     for (std::int64_t i = 0; i < count - desired; ++i)
       co_await api_.call("DELETE", ns_path("/api/v1", ns, "pods") + "/" + pods[static_cast<std::size_t>(i)]->name);
@@ -241,9 +240,9 @@ awaitable<void> workload_controllers::sync_deployment(std::string ns, std::strin
   object_ptr d = api_.store().get(deployments_key, ns, name);
   if (!d || deleting(d->object)) co_return;
   const bj::object& obj = d->object;
-  std::string uid = meta_str(obj, "uid");
+  std::string uid = meta_string(obj, "uid");
   std::int64_t desired = int_at(obj, {"spec", "replicas"}, 1);
-  const bj::value* tmpl = path(obj, {"spec", "template"});
+  const bj::value* tmpl = field_at(obj, {"spec", "template"});
   if (tmpl == nullptr || !tmpl->is_object()) co_return;
   std::string hash = template_hash(*tmpl);
   std::string rs_name = name + "-" + hash;
@@ -254,7 +253,7 @@ awaitable<void> workload_controllers::sync_deployment(std::string ns, std::strin
     if (controller_uid(rs->object) != uid) return true;
     owned.push_back(rs);
     if (rs->name == rs_name) current = rs;
-    const auto* rev = path(rs->object, {"metadata", "annotations", "deployment.kubernetes.io/revision"});
+    const auto* rev = field_at(rs->object, {"metadata", "annotations", "deployment.kubernetes.io/revision"});
     if (rev != nullptr && rev->is_string()) max_revision = std::max(max_revision, std::atol(rev->as_string().c_str()));
     return true;
   });
@@ -267,7 +266,7 @@ awaitable<void> workload_controllers::sync_deployment(std::string ns, std::strin
     if (!tlabels.is_object()) tlabels = bj::object{};
     tlabels.as_object()["pod-template-hash"] = hash;
     bj::object selector;
-    if (const auto* s = path(obj, {"spec", "selector"}); s != nullptr && s->is_object()) selector = s->as_object();
+    if (const auto* s = field_at(obj, {"spec", "selector"}); s != nullptr && s->is_object()) selector = s->as_object();
     bj::value& ml = selector["matchLabels"];
     if (!ml.is_object()) ml = bj::object{};
     ml.as_object()["pod-template-hash"] = hash;
@@ -293,7 +292,7 @@ awaitable<void> workload_controllers::sync_deployment(std::string ns, std::strin
   }
   std::int64_t new_available = int_at(current->object, {"status", "availableReplicas"}, 0);
   std::string strategy;
-  if (const auto* s = path(obj, {"spec", "strategy", "type"}); s != nullptr && s->is_string()) strategy = s->as_string();
+  if (const auto* s = field_at(obj, {"spec", "strategy", "type"}); s != nullptr && s->is_string()) strategy = s->as_string();
   bool old_may_go = strategy == "Recreate" || new_available >= desired;
   std::int64_t total = 0, ready = 0, available = 0, old_replicas = 0;
   std::vector<object_ptr> old_idle;

@@ -201,9 +201,9 @@ awaitable<void> kubelet::stop() {
 void kubelet::on_event(const store_event& ev) {
   const auto& o = *ev.object;
   if (o.storage_key != pods_key || tasks_.closed()) return;
-  std::string uid = meta_str(o.object, "uid");
-  std::string node = str(path(o.object, {"spec", "nodeName"}));
-  bool deleting = !meta_str(o.object, "deletionTimestamp").empty();
+  std::string uid = meta_string(o.object, "uid");
+  std::string node = string_of(field_at(o.object, {"spec", "nodeName"}));
+  bool deleting = !meta_string(o.object, "deletionTimestamp").empty();
   auto it = pods_.find(uid);
   if (ev.type == event_type::deleted) {
     if (it != pods_.end()) {
@@ -226,12 +226,12 @@ void kubelet::on_event(const store_event& ev) {
     it->second->object = o.object;
     if (deleting && !it->second->stopping) {
       it->second->stopping = true;
-      it->second->grace = int_or(path(o.object, {"metadata", "deletionGracePeriodSeconds"}), 30);
+      it->second->grace = int_of(field_at(o.object, {"metadata", "deletionGracePeriodSeconds"}), 30);
       it->second->stopping_ev.set();
     }
     return;
   }
-  std::string phase = str(path(o.object, {"status", "phase"}));
+  std::string phase = string_of(field_at(o.object, {"status", "phase"}));
   if (deleting) {
     // Nothing runs for it here (e.g. after a restart): finish the deletion.
     tasks_.spawn(
@@ -265,7 +265,7 @@ awaitable<void> kubelet::bind_loop() {
     to_bind_.clear();
     for (const auto& [ns, name] : batch) {
       object_ptr cur = api_.store().get(pods_key, ns, name);
-      if (!cur || !str(path(cur->object, {"spec", "nodeName"})).empty()) continue;
+      if (!cur || !string_of(field_at(cur->object, {"spec", "nodeName"})).empty()) continue;
       std::string patch = R"({"spec":{"nodeName":")" + opts_.node_name + R"("}})";
       co_await api_.call("PATCH", "/api/v1/namespaces/" + ns + "/pods/" + name, patch, "application/merge-patch+json");
     }
@@ -282,20 +282,20 @@ krt::result<void, std::string> kubelet::prepare(pod& p) {
   if (ec) return krt::unexpected("cannot create " + p.dir.string() + ": " + ec.message());
   const bj::object& obj = p.object;
   // Volumes.
-  if (const auto* vols = path(obj, {"spec", "volumes"}); vols != nullptr && vols->is_array()) {
+  if (const auto* vols = field_at(obj, {"spec", "volumes"}); vols != nullptr && vols->is_array()) {
     for (const auto& v : vols->as_array()) {
       if (!v.is_object()) continue;
       const auto& vo = v.as_object();
-      std::string name = str(vo.if_contains("name"));
+      std::string name = string_of(vo.if_contains("name"));
       fs::path dir = p.dir / "volumes" / name;
       if (vo.contains("emptyDir")) {
         fs::create_directories(dir, ec);
       } else if (const auto* hp = vo.if_contains("hostPath"); hp != nullptr && hp->is_object()) {
-        dir = str(hp->as_object().if_contains("path"));
+        dir = string_of(hp->as_object().if_contains("path"));
       } else if (vo.contains("configMap") || vo.contains("secret")) {
         bool secret = vo.contains("secret");
         const auto& src = vo.at(secret ? "secret" : "configMap").as_object();
-        std::string ref = str(src.if_contains(secret ? "secretName" : "name"));
+        std::string ref = string_of(src.if_contains(secret ? "secretName" : "name"));
         object_ptr o = api_.store().get(secret ? "/secrets" : "/configmaps", p.ns, ref);
         const auto* opt = src.if_contains("optional");
         if (!o && !(opt != nullptr && opt->is_bool() && opt->as_bool()))
@@ -317,15 +317,15 @@ krt::result<void, std::string> kubelet::prepare(pod& p) {
     }
   }
   // The service account: token, CA and namespace, plus a kubeconfig.
-  const auto* automount = path(obj, {"spec", "automountServiceAccountToken"});
+  const auto* automount = field_at(obj, {"spec", "automountServiceAccountToken"});
   if (!(automount != nullptr && automount->is_bool() && !automount->as_bool())) {
-    std::string sa = str(path(obj, {"spec", "serviceAccountName"}));
+    std::string sa = string_of(field_at(obj, {"spec", "serviceAccountName"}));
     if (sa.empty()) sa = "default";
     object_ptr account = api_.store().get("/serviceaccounts", p.ns, sa);
     if (account) {
       fs::path dir = p.dir / "serviceaccount";
       fs::create_directories(dir, ec);
-      std::string token = api_.issue_token(p.ns, sa, meta_str(account->object, "uid"), std::chrono::hours(24 * 365));
+      std::string token = api_.issue_token(p.ns, sa, meta_string(account->object, "uid"), std::chrono::hours(24 * 365));
       const auto secret = fs::perms::owner_read | fs::perms::owner_write;
       write_text(dir / "token", token, secret);
       write_text(dir / "ca.crt", api_.ca_pem(), secret | fs::perms::group_read | fs::perms::others_read);
@@ -344,13 +344,13 @@ krt::result<void, std::string> kubelet::prepare(pod& p) {
 
 awaitable<void> kubelet::run_pod(std::shared_ptr<pod> p) {
   p->start_time = format_rfc3339(wall_now());
-  p->restart_policy = str(path(p->object, {"spec", "restartPolicy"}));
+  p->restart_policy = string_of(field_at(p->object, {"spec", "restartPolicy"}));
   if (p->restart_policy.empty()) p->restart_policy = "Always";
-  if (const auto* cs = path(p->object, {"spec", "containers"}); cs != nullptr && cs->is_array())
+  if (const auto* cs = field_at(p->object, {"spec", "containers"}); cs != nullptr && cs->is_array())
     for (const auto& c : cs->as_array()) {
       if (!c.is_object()) continue;
       auto ct = std::make_unique<container>(ex_);
-      ct->name = str(c.as_object().if_contains("name"));
+      ct->name = string_of(c.as_object().if_contains("name"));
       ct->spec = c.as_object();
       p->containers.push_back(std::move(ct));
     }
@@ -398,7 +398,7 @@ awaitable<void> kubelet::run_container(std::shared_ptr<pod> p, std::size_t index
     if (p->stopping) co_return;
     // Build the process: image → executable, env, path rewriting.
     const bj::object& spec = c.spec;
-    std::string image = str(spec.if_contains("image"));
+    std::string image = string_of(spec.if_contains("image"));
     std::string exe;
     std::vector<std::string> keys;
     keys.push_back(image);
@@ -429,12 +429,12 @@ awaitable<void> kubelet::run_container(std::shared_ptr<pod> p, std::size_t index
     if (const auto* vms = spec.if_contains("volumeMounts"); vms != nullptr && vms->is_array())
       for (const auto& m : vms->as_array()) {
         if (!m.is_object()) continue;
-        auto it = p->volumes.find(str(m.as_object().if_contains("name")));
+        auto it = p->volumes.find(string_of(m.as_object().if_contains("name")));
         if (it == p->volumes.end()) continue;
         std::string host = it->second.string();
-        std::string sub = str(m.as_object().if_contains("subPath"));
+        std::string sub = string_of(m.as_object().if_contains("subPath"));
         if (!sub.empty()) host += "/" + sub;
-        mounts.emplace_back(str(m.as_object().if_contains("mountPath")), host);
+        mounts.emplace_back(string_of(m.as_object().if_contains("mountPath")), host);
       }
     if (auto it = p->volumes.find("kube-api-access"); it != p->volumes.end()) mounts.emplace_back(sa_mount, it->second.string());
     std::sort(mounts.begin(), mounts.end(), [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
@@ -455,7 +455,7 @@ awaitable<void> kubelet::run_container(std::shared_ptr<pod> p, std::size_t index
     auto lookup = [&](bool secret, const std::string& name, const std::string& key, bool optional,
                       std::optional<std::string>& out) {
       object_ptr o = api_.store().get(secret ? "/secrets" : "/configmaps", p->ns, name);
-      const bj::value* v = o ? path(o->object, {"data", key}) : nullptr;
+      const bj::value* v = o ? field_at(o->object, {"data", key}) : nullptr;
       if (v != nullptr && v->is_string()) {
         out = secret ? base64_decode(v->as_string()).value_or("") : std::string(v->as_string());
       } else if (!optional && error.empty()) {
@@ -466,11 +466,11 @@ awaitable<void> kubelet::run_container(std::shared_ptr<pod> p, std::size_t index
     if (const auto* ef = spec.if_contains("envFrom"); ef != nullptr && ef->is_array())
       for (const auto& e : ef->as_array()) {
         if (!e.is_object()) continue;
-        std::string prefix = str(e.as_object().if_contains("prefix"));
+        std::string prefix = string_of(e.as_object().if_contains("prefix"));
         for (bool secret : {false, true}) {
           const auto* ref = e.as_object().if_contains(secret ? "secretRef" : "configMapRef");
           if (ref == nullptr || !ref->is_object()) continue;
-          object_ptr o = api_.store().get(secret ? "/secrets" : "/configmaps", p->ns, str(ref->as_object().if_contains("name")));
+          object_ptr o = api_.store().get(secret ? "/secrets" : "/configmaps", p->ns, string_of(ref->as_object().if_contains("name")));
           if (!o) continue;
           if (const auto* data = o->object.if_contains("data"); data != nullptr && data->is_object())
             for (const auto& [k, v] : data->as_object())
@@ -483,7 +483,7 @@ awaitable<void> kubelet::run_container(std::shared_ptr<pod> p, std::size_t index
       for (const auto& e : env->as_array()) {
         if (!e.is_object()) continue;
         const auto& eo = e.as_object();
-        std::string name = str(eo.if_contains("name"));
+        std::string name = string_of(eo.if_contains("name"));
         if (const auto* v = eo.if_contains("value"); v != nullptr && v->is_string()) {
           set_var(name, expand(std::string(v->as_string()), vars));
           continue;
@@ -495,7 +495,7 @@ awaitable<void> kubelet::run_container(std::shared_ptr<pod> p, std::size_t index
         }
         const auto& fo = from->as_object();
         if (const auto* fr = fo.if_contains("fieldRef"); fr != nullptr && fr->is_object()) {
-          std::string fp = str(fr->as_object().if_contains("fieldPath"));
+          std::string fp = string_of(fr->as_object().if_contains("fieldPath"));
           std::string val;
           if (fp == "metadata.name") val = p->name;
           else if (fp == "metadata.namespace") val = p->ns;
@@ -503,11 +503,11 @@ awaitable<void> kubelet::run_container(std::shared_ptr<pod> p, std::size_t index
           else if (fp == "status.podIP") val = p->ip;
           else if (fp == "status.hostIP") val = "127.0.0.1";
           else if (fp == "spec.nodeName") val = opts_.node_name;
-          else if (fp == "spec.serviceAccountName") val = str(path(p->object, {"spec", "serviceAccountName"}));
+          else if (fp == "spec.serviceAccountName") val = string_of(field_at(p->object, {"spec", "serviceAccountName"}));
           else if (fp.starts_with("metadata.labels['") && fp.ends_with("']"))
-            val = str(path(p->object, {"metadata", "labels", fp.substr(17, fp.size() - 19)}));
+            val = string_of(field_at(p->object, {"metadata", "labels", fp.substr(17, fp.size() - 19)}));
           else if (fp.starts_with("metadata.annotations['") && fp.ends_with("']"))
-            val = str(path(p->object, {"metadata", "annotations", fp.substr(22, fp.size() - 24)}));
+            val = string_of(field_at(p->object, {"metadata", "annotations", fp.substr(22, fp.size() - 24)}));
           else if (error.empty())
             error = "env " + name + ": fieldRef " + fp + " is not supported by the local node";
           set_var(name, val);
@@ -517,7 +517,7 @@ awaitable<void> kubelet::run_container(std::shared_ptr<pod> p, std::size_t index
             if (ref == nullptr || !ref->is_object()) continue;
             const auto* opt = ref->as_object().if_contains("optional");
             std::optional<std::string> val;
-            lookup(secret, str(ref->as_object().if_contains("name")), str(ref->as_object().if_contains("key")),
+            lookup(secret, string_of(ref->as_object().if_contains("name")), string_of(ref->as_object().if_contains("key")),
                    opt != nullptr && opt->is_bool() && opt->as_bool(), val);
             if (val) set_var(name, *val);
           }
@@ -526,7 +526,7 @@ awaitable<void> kubelet::run_container(std::shared_ptr<pod> p, std::size_t index
     process_spec ps;
     for (auto& a : argv) ps.argv.push_back(rewrite_paths(expand(a, vars), mounts));
     for (const auto& k : order) ps.env.push_back(k + "=" + rewrite_paths(vars[k], mounts));
-    std::string wd = str(spec.if_contains("workingDir"));
+    std::string wd = string_of(spec.if_contains("workingDir"));
     ps.working_dir = wd.empty() ? p->dir.string() : rewrite_paths(wd, mounts);
     std::error_code ec;
     fs::create_directories(fs::path(log_path(*p, c.name, c.restarts)).parent_path(), ec);
@@ -607,10 +607,10 @@ awaitable<void> kubelet::probe_loop(std::shared_ptr<pod> p, std::size_t index, b
   const auto* pv = c.spec.if_contains(liveness ? "livenessProbe" : "readinessProbe");
   if (pv == nullptr || !pv->is_object()) co_return;
   bj::object probe = pv->as_object();
-  auto delay = std::chrono::seconds(int_or(probe.if_contains("initialDelaySeconds"), 0));
-  auto period = std::chrono::seconds(std::max<std::int64_t>(1, int_or(probe.if_contains("periodSeconds"), 10)));
-  auto success_threshold = int_or(probe.if_contains("successThreshold"), 1);
-  auto failure_threshold = int_or(probe.if_contains("failureThreshold"), 3);
+  auto delay = std::chrono::seconds(int_of(probe.if_contains("initialDelaySeconds"), 0));
+  auto period = std::chrono::seconds(std::max<std::int64_t>(1, int_of(probe.if_contains("periodSeconds"), 10)));
+  auto success_threshold = int_of(probe.if_contains("successThreshold"), 1);
+  auto failure_threshold = int_of(probe.if_contains("failureThreshold"), 3);
   asio::steady_timer t(ex_, delay);
   co_await t.async_wait(asio::use_awaitable);
   std::int64_t successes = 0, failures = 0;
@@ -633,7 +633,7 @@ awaitable<void> kubelet::probe_loop(std::shared_ptr<pod> p, std::size_t index, b
       }
     } else if (!ok && failures >= failure_threshold && c.proc && c.proc->running()) {
       log_.info("liveness probe failed; restarting the container", {{"pod", p->ns + "/" + p->name}, {"container", c.name}});
-      auto grace = std::chrono::seconds(std::min<std::int64_t>(int_or(path(p->object, {"spec", "terminationGracePeriodSeconds"}), 30), 10));
+      auto grace = std::chrono::seconds(std::min<std::int64_t>(int_of(field_at(p->object, {"spec", "terminationGracePeriodSeconds"}), 30), 10));
       co_await c.proc->terminate(std::chrono::duration_cast<std::chrono::milliseconds>(grace));
       co_return;
     }
@@ -644,20 +644,20 @@ awaitable<void> kubelet::probe_loop(std::shared_ptr<pod> p, std::size_t index, b
 
 awaitable<bool> kubelet::probe_once(std::shared_ptr<pod> p, std::size_t index, bj::object probe) {
   container& c = *p->containers[index];
-  auto timeout = std::chrono::seconds(std::max<std::int64_t>(1, int_or(probe.if_contains("timeoutSeconds"), 1)));
+  auto timeout = std::chrono::seconds(std::max<std::int64_t>(1, int_of(probe.if_contains("timeoutSeconds"), 1)));
   auto port_of = [&](const bj::value* v) -> int {
     if (v == nullptr) return 0;
     if (v->is_int64()) return static_cast<int>(v->as_int64());
     if (!v->is_string()) return 0;
     if (const auto* ports = c.spec.if_contains("ports"); ports != nullptr && ports->is_array())
       for (const auto& pt : ports->as_array())
-        if (pt.is_object() && str(pt.as_object().if_contains("name")) == v->as_string())
-          return static_cast<int>(int_or(pt.as_object().if_contains("containerPort"), 0));
+        if (pt.is_object() && string_of(pt.as_object().if_contains("name")) == v->as_string())
+          return static_cast<int>(int_of(pt.as_object().if_contains("containerPort"), 0));
     return std::atoi(std::string(v->as_string()).c_str());
   };
   if (const auto* h = probe.if_contains("httpGet"); h != nullptr && h->is_object()) {
     int port = port_of(h->as_object().if_contains("port"));
-    std::string target = str(h->as_object().if_contains("path"));
+    std::string target = string_of(h->as_object().if_contains("path"));
     if (target.empty()) target = "/";
     asio::ip::tcp::socket s(ex_);
     asio::ip::tcp::endpoint ep(asio::ip::make_address(p->ip), static_cast<std::uint16_t>(port));
@@ -707,7 +707,7 @@ awaitable<void> kubelet::status_loop(std::shared_ptr<pod> p) {
         state["waiting"] = std::move(w);
       }
       bj::object cs{{"name", c->name},
-                    {"image", str(c->spec.if_contains("image"))},
+                    {"image", string_of(c->spec.if_contains("image"))},
                     {"imageID", ""},
                     {"ready", c->ready},
                     {"started", c->started},
@@ -732,7 +732,7 @@ awaitable<void> kubelet::status_loop(std::shared_ptr<pod> p) {
     conds.push_back(cond("Initialized", true));
     conds.push_back(cond("ContainersReady", all_ready));
     conds.push_back(cond("Ready", all_ready));
-    if (const auto* old = path(p->object, {"status", "conditions"}); old != nullptr && old->is_array())
+    if (const auto* old = field_at(p->object, {"status", "conditions"}); old != nullptr && old->is_array())
       for (auto& c : conds)
         for (const auto& o : old->as_array())
           if (o.is_object() && o.as_object().contains("type") && o.as_object().at("type") == c.as_object().at("type") &&
