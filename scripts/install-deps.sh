@@ -13,7 +13,7 @@ PACKAGES=(
   # libraries (Boost 1.81 explicitly: the unversioned packages are 1.74)
   libboost1.81-dev libboost-system1.81-dev libboost-filesystem1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
-  libsimdjson-dev libcxxopts-dev libyaml-cpp-dev libsqlite3-dev libssl-dev openssl
+  libsimdjson-dev libcxxopts-dev libyaml-cpp-dev libsqlite3-dev libssl-dev openssl zlib1g-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev python3-kubernetes
 )

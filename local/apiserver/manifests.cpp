@@ -87,29 +87,81 @@ krt::result<std::vector<bj::object>, std::string> parse_manifests(const std::str
   return out;
 }
 
-awaitable<krt::result<std::vector<std::string>, std::string>> apply_manifests(api_server& server, std::string dir) {
+namespace {
+
+// The files a kustomization lists, in its order: `resources` entries are
+// files or directories with their own kustomization (followed recursively).
+// Only what our own k8s/ overlays use is understood; anything that needs
+// kustomize's transformers is refused with a hint rather than half-applied.
+krt::result<void, std::string> kustomize_files(const fs::path& dir, std::vector<fs::path>& out, int depth) {
+  if (depth > 16) return krt::unexpected(dir.string() + ": kustomization resources nest too deeply (a cycle?)");
+  fs::path k = dir / "kustomization.yaml";
+  if (!fs::exists(k)) k = dir / "kustomization.yml";
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(k.string());
+  } catch (const YAML::Exception& e) {
+    return krt::unexpected(k.string() + ": " + e.what());
+  }
+  if (!root.IsMap()) return krt::unexpected(k.string() + ": not a kustomization (expected a mapping)");
+  for (const auto& kv : root) {
+    std::string key = kv.first.as<std::string>();
+    if (key != "apiVersion" && key != "kind" && key != "resources")
+      return krt::unexpected(k.string() + ": uses \"" + key + "\", which the built-in apply does not support "
+                             "(only resources); apply it with: kubectl apply -k " + dir.string());
+  }
+  for (const auto& r : root["resources"]) {
+    fs::path p = dir / r.as<std::string>();
+    std::error_code ec;
+    if (fs::is_directory(p, ec)) {
+      if (!fs::exists(p / "kustomization.yaml") && !fs::exists(p / "kustomization.yml"))
+        return krt::unexpected(k.string() + ": resource " + p.string() + " is a directory without a kustomization");
+      auto sub = kustomize_files(p, out, depth + 1);
+      if (!sub) return sub;
+    } else if (fs::is_regular_file(p, ec)) {
+      out.push_back(p);
+    } else {
+      return krt::unexpected(k.string() + ": resource " + p.string() + " does not exist");
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+krt::result<std::vector<std::string>, std::string> manifest_files(const std::string& dir) {
   std::vector<fs::path> files;
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    auto ext = e.path().extension().string();
-    // kustomization.yaml describes the directory for kustomize; it is not an object.
-    auto stem = e.path().stem().string();
-    if (stem == "kustomization" || stem == "Kustomization") continue;
-    if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml" || ext == ".json")) files.push_back(e.path());
+  if (fs::exists(fs::path(dir) / "kustomization.yaml") || fs::exists(fs::path(dir) / "kustomization.yml")) {
+    auto listed = kustomize_files(dir, files, 0);
+    if (!listed) return krt::unexpected(listed.error());
+  } else {
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+      auto ext = e.path().extension().string();
+      if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml" || ext == ".json")) files.push_back(e.path());
+    }
+    if (ec) return krt::unexpected("cannot read manifests in " + dir + ": " + ec.message());
+    std::sort(files.begin(), files.end());
   }
-  if (ec) co_return krt::unexpected("cannot read manifests in " + dir + ": " + ec.message());
-  std::sort(files.begin(), files.end());
+  std::vector<std::string> out;
+  for (const auto& f : files) out.push_back(f.lexically_normal().string());
+  return out;
+}
+
+awaitable<krt::result<std::vector<std::string>, std::string>> apply_manifests(api_server& server, std::string dir) {
+  auto files = manifest_files(dir);
+  if (!files) co_return krt::unexpected(files.error());
   std::vector<std::string> applied;
-  for (const auto& f : files) {
+  for (const auto& f : *files) {
     std::ifstream in(f);
     std::stringstream text;
     text << in.rdbuf();
-    auto docs = parse_manifests(text.str(), f.string());
+    auto docs = parse_manifests(text.str(), f);
     if (!docs) co_return krt::unexpected(docs.error());
     for (auto& obj : *docs) {
       std::string api_version = str(obj, "apiVersion"), kind = str(obj, "kind");
       resource_ptr r = server.registry().find_kind(api_version, kind);
-      if (!r) co_return krt::unexpected(f.string() + ": no resource serves " + api_version + " " + kind);
+      if (!r) co_return krt::unexpected(f + ": no resource serves " + api_version + " " + kind);
       std::string name, ns;
       if (const auto* m = obj.if_contains("metadata"); m != nullptr && m->is_object()) {
         name = str(m->as_object(), "name");
@@ -135,7 +187,7 @@ awaitable<krt::result<std::vector<std::string>, std::string>> apply_manifests(ap
       }
       if (o.code >= 300) {
         std::string why = o.body.is_object() ? str(o.body.as_object(), "message") : std::string();
-        co_return krt::unexpected(f.string() + ": " + kind + " " + name + ": " + why);
+        co_return krt::unexpected(f + ": " + kind + " " + name + ": " + why);
       }
       applied.push_back(label);
     }

@@ -21,11 +21,18 @@ namespace krt::local {
 krt::result<std::vector<bj::object>, std::string> parse_manifests(const std::string& yaml_text,
                                                                   const std::string& source);
 
-// Applies every *.yaml/*.yml/*.json file of `dir` but kustomization.yaml
-// (sorted by name, not recursive): creates what is missing and replaces what exists (keeping its
-// resourceVersion, so status and metadata the server owns are kept). Returns
-// one line per object ("created customresourcedefinition/x") or the first
-// error.
+// The manifest files of `dir`, in apply order (see apply_manifests), or an
+// error naming the kustomization and what it cannot do.
+krt::result<std::vector<std::string>, std::string> manifest_files(const std::string& dir);
+
+// Applies the manifests of `dir`: when it has a kustomization.yaml, the files
+// its `resources` list (in order, following directories with their own
+// kustomization; other kustomize features are refused with a hint to use
+// kubectl apply -k); otherwise every *.yaml/*.yml/*.json file, sorted by name
+// (not recursive). Creates what is missing and replaces what exists (keeping
+// its resourceVersion, so status and metadata the server owns are kept).
+// Returns one line per object ("created customresourcedefinition/x") or the
+// first error.
 awaitable<krt::result<std::vector<std::string>, std::string>> apply_manifests(api_server& server, std::string dir);
 
 }  // namespace krt::local

@@ -309,9 +309,17 @@ krt::result<void, std::string> kubelet::prepare(pod& p) {
               if (secret) text = base64_decode(text).value_or("");
               write_text(dir / std::string(k), text, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
             }
+      } else if (const auto* pvc = vo.if_contains("persistentVolumeClaim"); pvc != nullptr && pvc->is_object()) {
+        // One machine, one disk: a claim is a directory of the node shared by
+        // every pod that mounts it (ReadWriteMany), kept across pod restarts.
+        std::string claim = string_of(pvc->as_object().if_contains("claimName"));
+        if (claim.empty() || claim.find('/') != std::string::npos || claim == "." || claim == "..")
+          return krt::unexpected("volume \"" + name + "\": persistentVolumeClaim needs a valid claimName");
+        dir = fs::path(opts_.state_dir) / "claims" / p.ns / claim;
+        fs::create_directories(dir, ec);
       } else {
-        return krt::unexpected("volume \"" + name + "\": only emptyDir, hostPath, configMap and secret volumes are "
-                                                    "supported by the local node");
+        return krt::unexpected("volume \"" + name + "\": only emptyDir, hostPath, configMap, secret and "
+                                                    "persistentVolumeClaim volumes are supported by the local node");
       }
       p.volumes[name] = dir;
     }
@@ -726,7 +734,10 @@ awaitable<void> kubelet::status_loop(std::shared_ptr<pod> p) {
       return bj::object{{"type", type}, {"status", ok ? "True" : "False"}, {"lastProbeTime", nullptr},
                         {"lastTransitionTime", now}};
     };
-    // Keep lastTransitionTime when a condition's status did not change.
+    // Keep lastTransitionTime when a condition's status did not change. A
+    // strategic merge patch merges conditions by type, so conditions the
+    // node does not own (runtimed's kruntimes.io/RuntimedReady heartbeat)
+    // survive, as they do with a real kubelet.
     bj::array conds;
     conds.push_back(cond("PodScheduled", true));
     conds.push_back(cond("Initialized", true));
@@ -745,7 +756,7 @@ awaitable<void> kubelet::status_loop(std::shared_ptr<pod> p) {
                       {"qosClass", "BestEffort"}};
     bj::object patch{{"status", std::move(status)}};
     auto r = co_await api_.call("PATCH", "/api/v1/namespaces/" + p->ns + "/pods/" + p->name + "/status",
-                                bj::serialize(patch), "application/merge-patch+json");
+                                bj::serialize(patch), "application/strategic-merge-patch+json");
     if (r.code == 200 && r.body.is_object()) p->object = r.body.as_object();
   }
 }

@@ -147,7 +147,7 @@ int cmd_serve(int argc, char** argv) {
       cxxopts::value<std::vector<std::string>>())("no-node", "Serve the API only: no controllers, pods do not run")(
       "bookmark-interval", "Seconds of silence after which a watch that allows bookmarks gets one",
       cxxopts::value<double>()->default_value("30"))(
-      "apply", "Apply the YAML/JSON manifests in this directory at startup (create or replace; repeatable)",
+      "apply", "Apply the manifests in this directory at startup: the resources of its kustomization.yaml, else every YAML/JSON file (create or replace; repeatable)",
       cxxopts::value<std::vector<std::string>>());
   cxxopts::ParseResult args;
   int rc = 0;
@@ -238,6 +238,41 @@ int cmd_serve(int argc, char** argv) {
   });
 }
 
+// The project's own images (k8s/ names them; docs/run-path.md) mapped to the
+// binaries next to krt: the build tree (build/tools/krt/krt with
+// build/servers/bash-runtime, ...) or an installed bin/ directory. Images
+// the user mapped with --image are left alone; missing binaries are skipped.
+std::vector<std::string> default_images(const fs::path& exe_dir, const std::vector<std::string>& user) {
+  struct known {
+    const char* image;
+    const char* build_path;  // relative to the build root
+    const char* installed;   // name in bin/
+  };
+  static const known table[] = {
+      {"kruntimes/runtimed", "sidecar/runtimed", "runtimed"},
+      {"kruntimes/bash-runtime", "servers/bash-runtime", "bash-runtime"},
+      {"kruntimes/python-runtime", "servers/python-runtime", "python-runtime"},
+      {"kruntimes/scheduler", "services/scheduler/kruntimes-scheduler", "kruntimes-scheduler"},
+      {"kruntimes/controller", "services/controller/kruntimes-controller", "kruntimes-controller"},
+      {"kruntimes/reaper", "services/reaper/kruntimes-reaper", "kruntimes-reaper"},
+  };
+  std::vector<std::string> out;
+  for (const auto& k : table) {
+    bool mapped = false;
+    for (const auto& u : user)
+      if (u.starts_with(std::string(k.image) + "=") || u.starts_with(std::string(k.image) + ":")) mapped = true;
+    if (mapped) continue;
+    for (const fs::path& c : {exe_dir / ".." / ".." / k.build_path, exe_dir / k.installed}) {
+      std::error_code ec;
+      if (fs::is_regular_file(c, ec) && ::access(c.c_str(), X_OK) == 0) {
+        out.push_back(std::string(k.image) + "=" + fs::weakly_canonical(c).string());
+        break;
+      }
+    }
+  }
+  return out;
+}
+
 int cmd_up(int argc, char** argv) {
   cxxopts::Options o("krt local up",
                      "Start the local control plane in the background (idempotent) and wait until it is ready.");
@@ -245,7 +280,7 @@ int cmd_up(int argc, char** argv) {
   o.add_options()("port", "Port to listen on", cxxopts::value<int>()->default_value(std::to_string(default_port)))(
       "durability", "process or fsync (see krt local serve --help)", cxxopts::value<std::string>()->default_value("process"))(
       "timeout", "How long to wait for readiness, in seconds", cxxopts::value<int>()->default_value("60"))(
-      "manifests", "The kruntimes k8s/ directory: applies crds/ at startup and overlays/local with kubectl "
+      "manifests", "The kruntimes k8s/ directory: applies crds/ and overlays/local at startup "
       "(default: found next to the krt binary)", cxxopts::value<std::string>())(
       "image", "Map a container image to a local executable, IMAGE=PATH (repeatable)",
       cxxopts::value<std::vector<std::string>>());
@@ -301,11 +336,21 @@ int cmd_up(int argc, char** argv) {
     child_args.push_back("--apply");
     child_args.push_back((manifests / "crds").string());
   }
-  if (args.count("image"))
-    for (const auto& m : args["image"].as<std::vector<std::string>>()) {
-      child_args.push_back("--image");
-      child_args.push_back(m);
-    }
+  // The local overlay (scheduler, controller, built-in Runtimes) is applied
+  // in-process too, so kubectl is not needed to get a working plane.
+  fs::path overlay = manifests.empty() ? fs::path() : manifests / "overlays" / "local";
+  bool has_overlay = !overlay.empty() && fs::exists(overlay / "kustomization.yaml");
+  if (has_overlay) {
+    child_args.push_back("--apply");
+    child_args.push_back(overlay.string());
+  }
+  std::vector<std::string> images;
+  if (args.count("image")) images = args["image"].as<std::vector<std::string>>();
+  for (const auto& m : default_images(fs::path(self).parent_path(), images)) images.push_back(m);
+  for (const auto& m : images) {
+    child_args.push_back("--image");
+    child_args.push_back(m);
+  }
   std::vector<char*> child_argv;
   for (auto& a : child_args) child_argv.push_back(a.data());
   child_argv.push_back(nullptr);
@@ -345,22 +390,7 @@ int cmd_up(int argc, char** argv) {
       std::cerr << " ready in " << ms << " ms.\n";
       if (!manifests.empty() && fs::is_directory(manifests / "crds"))
         std::cerr << "Applied the CRDs in " << (manifests / "crds").string() << ".\n";
-      fs::path overlay = manifests.empty() ? fs::path() : manifests / "overlays" / "local";
-      if (!overlay.empty() && fs::exists(overlay / "kustomization.yaml")) {
-        // Kustomize rendering is kubectl's job; without kubectl, say so.
-        if (::system("command -v kubectl >/dev/null 2>&1") == 0) {
-          std::string cmd = "kubectl --kubeconfig '" + (dir / "kubeconfig").string() + "' apply -k '" +
-                            overlay.string() + "' 1>&2";
-          if (::system(cmd.c_str()) != 0) {
-            std::cerr << "Error: applying " << overlay.string() << " failed (see above); the control plane is "
-                      << "running: fix the overlay and run krt local up again\n";
-            return 1;
-          }
-        } else {
-          std::cerr << "Note: kubectl is not installed, so " << overlay.string() << " was not applied; "
-                    << "install kubectl and run: kubectl apply -k " << overlay.string() << "\n";
-        }
-      }
+      if (has_overlay) std::cerr << "Applied " << overlay.string() << ".\n";
       std::cout << "The local control plane is running at " << i.url << " (pid " << pid << ").\n\n"
                 << "Kubeconfig: " << (dir / "kubeconfig").string() << "\n\nNext steps:\n"
                 << "  export KUBECONFIG=" << (dir / "kubeconfig").string() << "\n"
