@@ -1,0 +1,461 @@
+#!/usr/bin/env python3
+"""The scheduler against the real local control plane (`krt local serve`).
+
+Runtime pods are fakes: Pod objects bound to a node that does not exist
+("fake-node"), so the local kubelet leaves them alone, whose status (phase
+Running, Ready, the kruntimes.io/RuntimedReady heartbeat) the test writes
+through the API itself. Checks: assignment, least-loaded spread, a full pool
+holds a Run Pending with the message and a FailedScheduling Event until a Run
+finishes, a pod becoming ready or its heartbeat turning fresh wakes Runs,
+cancel of a Pending Run, InvalidResources, metrics, and two replicas with
+leader election never double-assign.
+
+Usage: /usr/bin/python3 scheduler_test.py /path/to/krt /path/to/kruntimes-scheduler [unittest args...]
+"""
+
+import datetime
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import unittest
+import urllib.request
+import warnings
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+sys.path.insert(0, os.path.join(REPO, "test", "local"))
+from localplane import LocalPlane  # noqa: E402
+
+from kubernetes import client, config  # noqa: E402
+from kubernetes.client.rest import ApiException  # noqa: E402
+
+KRT = None
+SCHEDULER = None
+G, V, P = "kruntimes.io", "v1alpha1", "runs"
+HEARTBEAT_CONDITION = "kruntimes.io/RuntimedReady"
+
+
+def now_micro(offset=0.0):
+    t = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=offset)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def wait_for(fn, timeout=20.0, what="condition"):
+    """Polls fn until it returns a truthy value; fails after timeout."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for %s (last value: %r)" % (what, last))
+
+
+class Scheduler:
+    """One kruntimes-scheduler process with its own log file."""
+
+    def __init__(self, lp, name, extra=()):
+        self.log_path = os.path.join(lp.state_dir, "scheduler-%s.log" % name)
+        self.log = open(self.log_path, "wb")
+        env = lp.env()
+        env["POD_NAME"] = "scheduler-" + name
+        self.proc = subprocess.Popen(
+            [SCHEDULER, "--kubeconfig", lp.kubeconfig, "--metrics-bind-address", "127.0.0.1:0",
+             "--health-probe-bind-address", "127.0.0.1:0", "--leader-election-namespace", "default", *extra],
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, env=env)
+
+    def text(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def port(self, what):
+        def find():
+            m = re.search(r'"msg":"serving %s".*?"port":(\d+)' % what, self.text())
+            return int(m.group(1)) if m else None
+        return wait_for(find, 20, "scheduler to serve %s" % what)
+
+    def get(self, what, path):
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.port(what), path), timeout=10) as r:
+            return r.status, r.read().decode()
+
+    def metrics(self):
+        return self.get("metrics", "/metrics")[1]
+
+    def assigned_lines(self):
+        return [line for line in self.text().splitlines() if '"msg":"assigned"' in line]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+
+class Cluster:
+    """The local control plane with the Run CRD and helpers for fake pods."""
+
+    def __init__(self):
+        crds = os.path.join(REPO, "k8s", "crds")
+        if not os.path.exists(os.path.join(crds, "runs.yaml")):
+            crds = os.path.join(HERE, "testdata")
+        self.lp = LocalPlane(KRT, extra_args=["--apply", crds]).start()
+        self.api = config.new_client_from_config(config_file=self.lp.kubeconfig)
+        self.core = client.CoreV1Api(self.api)
+        self.co = client.CustomObjectsApi(self.api)
+        self.fresh = {}  # (ns, pod) -> keep heartbeating
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.beater = threading.Thread(target=self._heartbeat_loop, daemon=True)
+        self.beater.start()
+
+    def close(self):
+        self.stopping.set()
+        self.beater.join(timeout=10)
+        self.api.close()
+        self.lp.cleanup()
+
+    def namespace(self, name):
+        self.core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        return name
+
+    # ---- fake runtime pods
+
+    def pod(self, ns, name, runtime="bash", capacity=None, ready=True, heartbeat_age=0.0):
+        annotations = {"kruntimes.io/capacity." + k: str(v) for k, v in (capacity or {}).items()}
+        body = {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "labels": {"runtime": runtime}, "annotations": annotations},
+                "spec": {"nodeName": "fake-node", "containers": [{"name": "runtime", "image": "fake/runtime"}]}}
+        created = self.core.create_namespaced_pod(ns, body)
+        self.set_pod_status(ns, name, ready=ready, heartbeat_age=heartbeat_age)
+        return created.metadata.uid
+
+    def set_pod_status(self, ns, name, ready=True, heartbeat_age=0.0, keep_fresh=None):
+        ts = now_micro(-heartbeat_age)
+        status = {"phase": "Running", "podIP": "127.9.9.9", "conditions": [
+            {"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": ts},
+            {"type": HEARTBEAT_CONDITION, "status": "True", "reason": "Heartbeat", "message": "",
+             "lastProbeTime": ts, "lastTransitionTime": ts},
+        ]}
+        self.core.patch_namespaced_pod_status(name, ns, {"status": status})
+        with self.lock:
+            if keep_fresh is None:
+                keep_fresh = heartbeat_age == 0
+            self.fresh[(ns, name)] = (ready, keep_fresh)
+
+    def _heartbeat_loop(self):
+        # runtimed heartbeats every 5 s; keep the fresh fakes fresh the same way.
+        while not self.stopping.wait(4.0):
+            with self.lock:
+                items = [(k, v) for k, v in self.fresh.items() if v[1]]
+            for (ns, name), (ready, _) in items:
+                try:
+                    self.set_pod_status(ns, name, ready=ready)
+                except ApiException:
+                    pass
+
+    # ---- runs
+
+    def run(self, ns, name, runtime="bash", requests=None, cancel=False, backoff=None):
+        spec = {"runtime": runtime, "source": {"inline": "echo hi"}, "mode": {"task": {}}}
+        if backoff:
+            spec["retryPolicy"] = {"maxAttempts": 3, "backoff": backoff}
+        if requests:
+            spec["resources"] = {"requests": requests}
+        if cancel:
+            spec["cancelRequested"] = True
+        body = {"apiVersion": "%s/%s" % (G, V), "kind": "Run", "metadata": {"name": name}, "spec": spec}
+        return self.co.create_namespaced_custom_object(G, V, ns, P, body)
+
+    def get_run(self, ns, name):
+        return self.co.get_namespaced_custom_object(G, V, ns, P, name)
+
+    def status(self, ns, name):
+        return self.get_run(ns, name).get("status") or {}
+
+    def wait_phase(self, ns, name, phase, timeout=20):
+        return wait_for(lambda: self.status(ns, name) if self.status(ns, name).get("phase") == phase else None,
+                        timeout, "Run %s/%s to be %s" % (ns, name, phase))
+
+    def finish(self, ns, name, phase="Succeeded"):
+        st = self.status(ns, name)
+        st["phase"] = phase
+        st["completionTime"] = now_micro()
+        self.co.patch_namespaced_custom_object_status(G, V, ns, P, name, {"status": st})
+
+    def events(self, ns, run_name):
+        evs = self.core.list_namespaced_event(ns).items
+        return [e for e in evs if e.involved_object.name == run_name]
+
+
+class SchedulerTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.c = Cluster()
+        cls.s = Scheduler(cls.c.lp, "main")
+        try:
+            wait_for(lambda: '"msg":"became leader"' in cls.s.text(), 30, "the scheduler to lead")
+        except AssertionError:
+            log = cls.s.text()
+            cls.s.stop()
+            cls.c.close()
+            raise AssertionError("scheduler did not start; its log:\n" + log[-3000:])
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.s.stop()
+        cls.c.close()
+        if rc != 0:
+            raise AssertionError("scheduler exited with %r" % rc)
+
+    def test_assignment_and_least_loaded_spread(self):
+        c, ns = self.c, self.c.namespace("spread")
+        uids = {"pod-b": c.pod(ns, "pod-b"), "pod-a": c.pod(ns, "pod-a")}
+        c.run(ns, "r1")
+        st = c.wait_phase(ns, "r1", "Scheduled")
+        # Both pods empty: the tie goes to the smallest name.
+        self.assertEqual(st["assignedPod"], "pod-a")
+        self.assertEqual(st["assignedPodUID"], uids["pod-a"])
+        cond = [x for x in st["conditions"] if x["type"] == "Scheduled"][0]
+        self.assertEqual((cond["status"], cond["reason"], cond["message"]),
+                         ("True", "Assigned", "assigned to runtime pod pod-a"))
+        self.assertRegex(cond["lastTransitionTime"], r"\.\d{6}Z$")
+        c.run(ns, "r2")
+        self.assertEqual(c.wait_phase(ns, "r2", "Scheduled")["assignedPod"], "pod-b")
+        c.run(ns, "r3")
+        c.run(ns, "r4")
+        pods = sorted(c.wait_phase(ns, n, "Scheduled")["assignedPod"] for n in ("r3", "r4"))
+        self.assertEqual(pods, ["pod-a", "pod-b"])
+
+    def test_full_pool_waits_then_runs_when_capacity_frees(self):
+        c, ns = self.c, self.c.namespace("capacity")
+        c.pod(ns, "only", capacity={"runs": 1})
+        c.run(ns, "first")
+        c.wait_phase(ns, "first", "Scheduled")
+        c.run(ns, "second")
+        msg = 'waiting for available runtime pods for runtime "bash"'
+        wait_for(lambda: c.status(ns, "second").get("message") == msg, 20, "the waiting message")
+        self.assertEqual(c.status(ns, "second").get("phase", "Pending"), "Pending")
+        ev = wait_for(lambda: c.events(ns, "second"), 20, "a FailedScheduling event")
+        self.assertEqual((ev[0].type, ev[0].reason, ev[0].message), ("Warning", "FailedScheduling", msg))
+        # The first Run finishes: its capacity frees and the second is placed.
+        c.finish(ns, "first")
+        self.assertEqual(c.wait_phase(ns, "second", "Scheduled")["assignedPod"], "only")
+        self.assertEqual(len(c.events(ns, "second")), 1)
+
+    def test_pod_becoming_ready_wakes_pending_runs(self):
+        c, ns = self.c, self.c.namespace("wake")
+        c.pod(ns, "late", ready=False)
+        c.run(ns, "w1")
+        wait_for(lambda: "waiting for available" in c.status(ns, "w1").get("message", ""), 20, "waiting")
+        c.set_pod_status(ns, "late", ready=True)
+        self.assertEqual(c.wait_phase(ns, "w1", "Scheduled")["assignedPod"], "late")
+
+    def test_stale_heartbeat_is_not_a_candidate(self):
+        c, ns = self.c, self.c.namespace("stale")
+        c.pod(ns, "old", heartbeat_age=60)
+        c.run(ns, "s1")
+        wait_for(lambda: "waiting for available" in c.status(ns, "s1").get("message", ""), 20, "waiting")
+        c.set_pod_status(ns, "old", heartbeat_age=0)  # a fresh heartbeat
+        self.assertEqual(c.wait_phase(ns, "s1", "Scheduled")["assignedPod"], "old")
+
+    def test_runtime_label_selects_the_pool(self):
+        c, ns = self.c, self.c.namespace("pools")
+        c.pod(ns, "py", runtime="python")
+        c.run(ns, "b1", runtime="bash")
+        c.run(ns, "p1", runtime="python")
+        self.assertEqual(c.wait_phase(ns, "p1", "Scheduled")["assignedPod"], "py")
+        wait_for(lambda: c.status(ns, "b1").get("message") ==
+                 'waiting for available runtime pods for runtime "bash"', 20, "bash Run to wait")
+
+    def test_retry_backoff_holds_a_returned_run(self):
+        c, ns = self.c, self.c.namespace("retry")
+        c.run(ns, "again", runtime="retry-rt", backoff="2s")
+        wait_for(lambda: "waiting for available" in c.status(ns, "again").get("message", ""), 20, "waiting")
+        # As the reaper leaves it: Pending, attempt 2, Running=False just now.
+        failed_at = now_micro()
+        st = c.status(ns, "again")
+        st.update({"phase": "Pending", "attempt": 2, "conditions": [
+            {"type": "Running", "status": "False", "reason": "PodGone", "message": "pod vanished",
+             "lastTransitionTime": failed_at}]})
+        c.co.patch_namespaced_custom_object_status(G, V, ns, P, "again", {"status": st})
+        c.pod(ns, "back", runtime="retry-rt")
+        st = c.wait_phase(ns, "again", "Scheduled")
+        sched = [x for x in st["conditions"] if x["type"] == "Scheduled"][0]
+        # backoff·2^(attempt−2) = 2 s after the failure, read from the object.
+        fail_t = datetime.datetime.strptime(failed_at, "%Y-%m-%dT%H:%M:%S.%fZ")
+        sched_t = datetime.datetime.strptime(sched["lastTransitionTime"], "%Y-%m-%dT%H:%M:%S.%fZ")
+        self.assertGreaterEqual((sched_t - fail_t).total_seconds(), 2.0)
+        self.assertEqual(st["attempt"], 2)
+
+    def test_cancel_pending_run(self):
+        c, ns = self.c, self.c.namespace("cancel")
+        c.run(ns, "c1", runtime="nothing-here")
+        wait_for(lambda: "waiting for available" in c.status(ns, "c1").get("message", ""), 20, "waiting")
+        c.co.patch_namespaced_custom_object(G, V, ns, P, "c1", {"spec": {"cancelRequested": True}})
+        st = c.wait_phase(ns, "c1", "Cancelled")
+        self.assertEqual(st["message"], "cancelled by user")
+        self.assertTrue(st.get("completionTime"))
+        self.assertFalse(st.get("attempt"))
+        done = [x for x in st["conditions"] if x["type"] == "Completed"][0]
+        self.assertEqual((done["status"], done["reason"]), ("False", "Cancelled"))
+        # Created already cancelled: never scheduled even with a free pod.
+        c.pod(ns, "free", runtime="nothing-here")
+        c.run(ns, "c2", runtime="nothing-here", cancel=True)
+        self.assertFalse(c.wait_phase(ns, "c2", "Cancelled").get("assignedPod"))
+
+    def test_invalid_resources_fail(self):
+        c, ns = self.c, self.c.namespace("invalid")
+        c.pod(ns, "p")
+        c.run(ns, "bad", requests={"gpu": "-1"})
+        st = c.wait_phase(ns, "bad", "Failed")
+        self.assertEqual(st["message"], 'resource request "gpu" must be a non-negative integer')
+        running = [x for x in st["conditions"] if x["type"] == "Running"][0]
+        self.assertEqual(running["reason"], "InvalidResources")
+        # A resource the pod does not advertise is infeasible, not invalid.
+        c.run(ns, "gpu", requests={"gpu": 1})
+        wait_for(lambda: "waiting for available" in c.status(ns, "gpu").get("message", ""), 20, "waiting")
+
+    def test_metrics_and_probes(self):
+        c, ns = self.c, self.c.namespace("metrics")
+        c.pod(ns, "m")
+        c.run(ns, "m1")
+        c.wait_phase(ns, "m1", "Scheduled")
+        text = self.s.metrics()
+        self.assertRegex(text, r'kruntimes_scheduler_sync_total\{runtime="bash",result="scheduled"\} [1-9]')
+        self.assertRegex(text, r"kruntimes_scheduler_decision_latency_seconds_count [1-9]")
+        self.assertIn("kruntimes_scheduler_pending_run_wakeups_total", text)
+        self.assertIn("kruntimes_scheduler_filter_rejections_total", text)
+        self.assertEqual(self.s.get("probes", "/readyz")[0], 200)
+        self.assertEqual(self.s.get("probes", "/healthz")[0], 200)
+
+
+class ShardedTest(unittest.TestCase):
+    def test_pools_on_several_shards(self):
+        c = Cluster()
+        s = None
+        try:
+            s = Scheduler(c.lp, "smp", extra=["--smp", "2", "--leader-elect=false"])
+            # With two shards, shard-b/bash hashes to shard 1 and the others to 0.
+            pools = [("shard-a", "bash"), ("shard-a", "python"), ("shard-b", "bash"), ("shard-c", "go")]
+            for ns in sorted({ns for ns, _ in pools}):
+                c.namespace(ns)
+            for ns, rt in pools:
+                c.pod(ns, "pod-" + rt, runtime=rt, capacity={"runs": 1})
+            for ns, rt in pools:
+                for i in range(2):
+                    c.run(ns, "%s-%d" % (rt, i), runtime=rt)
+            # Each pool has room for exactly one of its two Runs.
+            for ns, rt in pools:
+                wait_for(lambda: sorted(c.status(ns, "%s-%d" % (rt, i)).get("phase", "Pending") for i in range(2))
+                         == ["Pending", "Scheduled"], 20, "one Run of %s/%s placed" % (ns, rt))
+            self.assertIn('"shards":2', s.text())
+            c.finish("shard-b", [n for n in ("bash-0", "bash-1")
+                                 if c.status("shard-b", n).get("phase") == "Scheduled"][0])
+            wait_for(lambda: any(c.status("shard-b", n).get("phase") == "Scheduled" for n in ("bash-0", "bash-1")) and
+                     any(c.status("shard-b", n).get("phase") == "Succeeded" for n in ("bash-0", "bash-1")),
+                     20, "the second bash Run of shard-b placed")
+        finally:
+            if s is not None:
+                self.assertEqual(s.stop(), 0)
+            c.close()
+
+
+class LeaderElectionTest(unittest.TestCase):
+    def test_two_replicas_never_double_assign(self):
+        c = Cluster()
+        a = b = None
+        try:
+            ns = c.namespace("ha")
+            c.pod(ns, "h1", capacity={"runs": 3})
+            c.pod(ns, "h2", capacity={"runs": 3})
+            a = Scheduler(c.lp, "a")
+            wait_for(lambda: '"msg":"became leader"' in a.text(), 30, "replica a to lead")
+            b = Scheduler(c.lp, "b")
+            wait_for(lambda: '"msg":"informers synced"' in b.text(), 30, "replica b to sync")
+            names = ["h%d" % i for i in range(8)]
+            for n in names:
+                c.run(ns, n)
+            wait_for(lambda: sum(c.status(ns, n).get("phase") == "Scheduled" for n in names) == 6, 30, "6 assigned")
+            phases = [c.status(ns, n).get("phase", "Pending") for n in names]
+            self.assertEqual(phases.count("Scheduled"), 6, phases)
+            per_pod = {}
+            for n in names:
+                pod = c.status(ns, n).get("assignedPod")
+                if pod:
+                    per_pod[pod] = per_pod.get(pod, 0) + 1
+            self.assertEqual(per_pod, {"h1": 3, "h2": 3})
+            self.assertNotIn('"msg":"became leader"', b.text())
+            # The leader stops (releasing the lease); the other takes over and
+            # places the rest once capacity frees.
+            self.assertEqual(a.stop(), 0)
+            # Counted once a has exited, so every line it wrote is there.
+            self.assertEqual(len(a.assigned_lines()), 6)
+            self.assertEqual(b.assigned_lines(), [])
+            wait_for(lambda: '"msg":"became leader"' in b.text(), 30, "replica b to lead")
+            done = [n for n in names if c.status(ns, n).get("phase") == "Scheduled"][:2]
+            for n in done:
+                c.finish(ns, n)
+            wait_for(lambda: sum(c.status(ns, n).get("phase") == "Scheduled" for n in names) == 6 and
+                     all(c.status(ns, n).get("phase") in ("Scheduled", "Succeeded") for n in names),
+                     30, "the rest assigned by the new leader")
+            self.assertEqual(b.stop(), 0)
+            self.assertEqual(len(b.assigned_lines()), 2)
+        finally:
+            for s in (a, b):
+                if s is not None:
+                    s.stop()
+            c.close()
+
+
+class PreconditionTest(unittest.TestCase):
+    def test_two_writers_assign_each_run_once(self):
+        # Without leader election both replicas write; the resourceVersion
+        # precondition lets exactly one assignment of each Run win, and the
+        # loser waits for the newer Run instead of retrying blindly.
+        c = Cluster()
+        a = b = None
+        try:
+            ns = c.namespace("race")
+            for i in range(3):
+                c.pod(ns, "r%d" % i, capacity={"runs": 100})
+            a = Scheduler(c.lp, "a", extra=["--leader-elect=false"])
+            b = Scheduler(c.lp, "b", extra=["--leader-elect=false"])
+            for s in (a, b):
+                wait_for(lambda: '"msg":"informers synced"' in s.text(), 30, "replicas to sync")
+            names = ["x%02d" % i for i in range(20)]
+            for n in names:
+                c.run(ns, n)
+            wait_for(lambda: all(c.status(ns, n).get("phase") == "Scheduled" for n in names), 30, "all assigned")
+            # A stop drains in-flight writes, so after it every answer is logged.
+            conflicts = {}
+            for s in (a, b):
+                m = re.search(r'kruntimes_scheduler_reservation_conflicts_total\{stage="bind"\} (\d+)', s.metrics())
+                self.assertIsNotNone(m)
+                conflicts[s] = int(m.group(1))
+            for s in (a, b):
+                self.assertEqual(s.stop(), 0)
+            self.assertEqual(len(a.assigned_lines()) + len(b.assigned_lines()), len(names))
+            for s in (a, b):
+                self.assertGreaterEqual(s.text().count("status write conflicted"), conflicts[s])
+        finally:
+            for s in (a, b):
+                if s is not None:
+                    s.stop()
+            c.close()
+
+
+if __name__ == "__main__":
+    warnings.simplefilter("ignore", ResourceWarning)
+    KRT = os.path.abspath(sys.argv.pop(1))
+    SCHEDULER = os.path.abspath(sys.argv.pop(1))
+    unittest.main(verbosity=2, warnings="ignore")
