@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # README command 1: install dependencies, build, start the embedded local
-# control plane (`krt local up`) and talk to it with kubectl. The Run path
-# (`krt run -- echo hello`) arrives with issue #4.
+# control plane (`krt local up`: API server, node, scheduler, controller and
+# the built-in bash and python Runtimes), then run two Runs and print their
+# output: `echo hello` on bash and a Python one-liner.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -11,11 +12,15 @@ KRT="${BUILD_DIR:-build}/tools/krt/krt"
 "$KRT" version
 echo "quickstart: starting the local control plane"
 "$KRT" local up
-KUBECONFIG_PATH=$("$KRT" local kubeconfig)
-if command -v kubectl >/dev/null 2>&1; then
-  echo "quickstart: kubectl get namespaces"
-  kubectl --kubeconfig "$KUBECONFIG_PATH" get namespaces
-else
-  echo "quickstart: kubectl is not installed; the control plane answers at $(sed -n 's/ *server: //p' "$KUBECONFIG_PATH")"
-fi
-echo "quickstart: the control plane keeps running; stop it with: $KRT local down"
+export KUBECONFIG
+KUBECONFIG=$("$KRT" local kubeconfig)
+echo
+echo "quickstart: $KRT run -- echo hello"
+"$KRT" run -- echo hello
+echo
+echo "quickstart: $KRT run -r python -- -c 'import platform; print(\"hello from Python\", platform.python_version())'"
+"$KRT" run -r python -- -c 'import platform; print("hello from Python", platform.python_version())'
+echo
+"$KRT" list
+echo
+echo "quickstart: the control plane keeps running (KUBECONFIG=$KUBECONFIG); stop it with: $KRT local down"

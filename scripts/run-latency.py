@@ -146,10 +146,11 @@ def main():
     print("throughput %.1f Runs/s over %.1f s (including warm-up)" % (total / wall, wall))
     for name, why in failures[:10]:
         print("FAILED %s: %s" % (name, why), file=sys.stderr)
-    try:
-        api.delete_collection_namespaced_custom_object(GROUP, VERSION, a.namespace, PLURAL, label_selector=label)
-    except Exception as e:
-        print("cleanup: %s" % e, file=sys.stderr)
+    for name in created:
+        try:
+            api.delete_namespaced_custom_object(GROUP, VERSION, a.namespace, PLURAL, name)
+        except Exception as e:
+            print("cleanup %s: %s" % (name, e), file=sys.stderr)
     return 1 if failures else 0
 
 

@@ -1043,22 +1043,50 @@ namespace krt::local {
 
 namespace {
 
-awaitable<std::string> http_exchange(asio::ip::tcp::socket& s, asio::ip::tcp::endpoint ep, std::string request,
-                                     std::size_t limit) {
-  co_await s.async_connect(ep, asio::use_awaitable);
-  co_await asio::async_write(s, asio::buffer(request), asio::use_awaitable);
-  std::string response;
-  char buf[65536];
-  for (;;) {
-    auto [ec, n] = co_await s.async_read_some(asio::buffer(buf), use_nothrow);
-    response.append(buf, n);
-    if (ec || response.size() > limit) break;
+// The pod's side of a proxied request: bytes read so far, and more on demand.
+struct upstream {
+  asio::ip::tcp::socket& sock;
+  std::string buf;
+  bool eof = false;
+
+  // Reads once; false when nothing more will come.
+  awaitable<bool> more() {
+    if (eof) co_return false;
+    char tmp[65536];
+    auto [ec, n] = co_await sock.async_read_some(asio::buffer(tmp), use_nothrow);
+    if (n > 0) buf.append(tmp, n);
+    if (ec) eof = true;
+    co_return n > 0 || !eof;
   }
-  co_return response;
+};
+
+// Connects, sends the request and reads up to the end of the response head.
+// Returns the offset of the body in up.buf, or npos.
+awaitable<std::size_t> exchange_head(upstream& up, asio::ip::tcp::endpoint ep, std::string request) {
+  co_await up.sock.async_connect(ep, asio::use_awaitable);
+  co_await asio::async_write(up.sock, asio::buffer(request), asio::use_awaitable);
+  for (;;) {
+    if (auto at = up.buf.find("\r\n\r\n"); at != std::string::npos) co_return at + 4;
+    if (up.buf.size() > (64 << 10)) co_return std::string::npos;
+    bool more = co_await up.more();
+    if (!more) co_return std::string::npos;
+  }
+}
+
+std::string head_value(std::string_view head_lower, std::string_view head, std::string_view name) {
+  std::string key = "\r\n" + std::string(name) + ":";
+  auto at = head_lower.find(key);
+  if (at == std::string_view::npos) return {};
+  auto end = head_lower.find("\r\n", at + 2);
+  return std::string(trim(head.substr(at + key.size(), end - at - key.size())));
 }
 
 }  // namespace
 
+// Proxies to the pod's address and port like the API server's pods/proxy:
+// the response head within 30 s, then the body streamed as it arrives
+// (chunked or close-delimited bodies are re-chunked to the client), so a
+// follow-style endpoint streams through it.
 awaitable<api_server::outcome> api_server::proxy_to_pod(context& cx, std::string path) {
   const auto& r = *cx.t.res;
   std::string name = cx.t.name, port;
@@ -1085,9 +1113,9 @@ awaitable<api_server::outcome> api_server::proxy_to_pod(context& cx, std::string
   auto port_num = parse_count(port);
   if (!port_num || *port_num == 0 || *port_num > 65535)
     co_return bad_request("pod " + name + " declares no container port; address one as " + name + ":<port>");
-  std::string request = cx.req.method + " " + path + " HTTP/1.0\r\nHost: " + std::string(ip->as_string()) + ":" +
+  std::string request = cx.req.method + " " + path + " HTTP/1.1\r\nHost: " + std::string(ip->as_string()) + ":" +
                         port + "\r\nConnection: close\r\n";
-  for (const char* h : {"content-type", "accept", "user-agent"})
+  for (const char* h : {"content-type", "accept", "user-agent", "range"})
     if (auto v = cx.req.header(h); !v.empty()) request += std::string(h) + ": " + std::string(v) + "\r\n";
   request += "Content-Length: " + std::to_string(cx.req.body.size()) + "\r\n\r\n" + cx.req.body;
   asio::ip::tcp::socket sock(ex_);
@@ -1095,33 +1123,86 @@ awaitable<api_server::outcome> api_server::proxy_to_pod(context& cx, std::string
   auto addr = asio::ip::make_address(std::string(ip->as_string()), ec);
   if (ec) co_return outcome{503, status_error(503, "ServiceUnavailable", "pod " + name + " has an invalid IP")};
   asio::ip::tcp::endpoint ep(addr, static_cast<std::uint16_t>(*port_num));
-  std::optional<std::string> response;
+  upstream up{sock};
+  std::optional<std::size_t> body_at;
   std::string failure;
   try {
-    response = co_await reactor::with_timeout(http_exchange(sock, ep, request, 64 << 20), std::chrono::seconds(30));
+    body_at = co_await reactor::with_timeout(exchange_head(up, ep, std::move(request)), std::chrono::seconds(30));
   } catch (const boost::system::system_error& e) {
     if (e.code() == asio::error::operation_aborted) throw;
     failure = e.code().message();
   }
-  if (!response) {
+  if (!body_at) {
     std::string msg = "error trying to reach service: " + (failure.empty() ? "timed out" : failure);
     co_return outcome{503, status_error(503, "ServiceUnavailable", msg)};
   }
-  auto head_end = response->find("\r\n\r\n");
   unsigned status = 0;
-  if (response->starts_with("HTTP/") && head_end != std::string::npos) {
-    auto sp = response->find(' ');
-    status = static_cast<unsigned>(std::atoi(response->c_str() + sp + 1));
+  if (*body_at != std::string::npos && up.buf.starts_with("HTTP/")) {
+    auto sp = up.buf.find(' ');
+    status = static_cast<unsigned>(std::atoi(up.buf.c_str() + sp + 1));
   }
   if (status < 100 || status > 599)
     co_return outcome{502, status_error(502, "BadGateway", "pod " + name + " sent a malformed HTTP response")};
-  std::string content_type = "application/octet-stream";
-  std::string head = to_lower(std::string_view(*response).substr(0, head_end));
-  if (auto at = head.find("\r\ncontent-type:"); at != std::string::npos) {
-    auto end = head.find("\r\n", at + 2);
-    content_type = std::string(trim(std::string_view(*response).substr(at + 15, end - at - 15)));
+  std::string head = up.buf.substr(0, *body_at - 2);
+  std::string lower = to_lower(head);
+  up.buf.erase(0, *body_at);
+  std::string content_type = head_value(lower, head, "content-type");
+  if (content_type.empty()) content_type = "application/octet-stream";
+  std::vector<std::pair<std::string, std::string>> extra;
+  for (const char* h : {"content-disposition", "x-kruntimes-digest", "x-kruntimes-run-phase"})
+    if (auto v = head_value(lower, head, h); !v.empty()) extra.emplace_back(h, v);
+  bool chunked = to_lower(head_value(lower, head, "transfer-encoding")).find("chunked") != std::string::npos;
+  std::string length_text = head_value(lower, head, "content-length");
+  if (!chunked && !length_text.empty()) {
+    auto length = parse_count(length_text);
+    if (length && *length <= (1U << 20)) {
+      while (up.buf.size() < *length) {
+        bool more = co_await up.more();
+        if (!more) break;
+      }
+      up.buf.resize(std::min<std::size_t>(up.buf.size(), *length));
+      co_await cx.out.respond(status, content_type, std::move(up.buf), extra);
+      co_return outcome{0, nullptr};
+    }
   }
-  co_await cx.out.respond(status, content_type, response->substr(head_end + 4));
+  // Stream: re-chunk whatever the pod sends, decoding its chunking.
+  auto started = co_await cx.out.start_stream(status, content_type, extra);
+  if (started) co_return outcome{0, nullptr};
+  if (!chunked) {
+    std::uint64_t left = length_text.empty() ? UINT64_MAX : parse_count(length_text).value_or(0);
+    for (;;) {
+      if (!up.buf.empty()) {
+        std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(up.buf.size(), left));
+        auto wrote = co_await cx.out.write(std::string_view(up.buf).substr(0, n));
+        if (wrote) co_return outcome{0, nullptr};
+        left -= n;
+        up.buf.clear();
+      }
+      if (left == 0) break;
+      bool more = co_await up.more();
+      if (!more) break;
+    }
+  } else {
+    for (;;) {
+      auto eol = up.buf.find("\r\n");
+      if (eol == std::string::npos) {
+        bool more = co_await up.more();
+        if (!more) break;
+        continue;
+      }
+      std::size_t size = std::strtoul(up.buf.c_str(), nullptr, 16);
+      if (size == 0) break;  // the last chunk; trailers are dropped
+      while (up.buf.size() < eol + 2 + size + 2) {
+        bool more = co_await up.more();
+        if (!more) break;
+      }
+      if (up.buf.size() < eol + 2 + size) break;  // truncated by the pod
+      auto wrote = co_await cx.out.write(std::string_view(up.buf).substr(eol + 2, size));
+      if (wrote) co_return outcome{0, nullptr};
+      up.buf.erase(0, std::min(up.buf.size(), eol + 2 + size + 2));
+    }
+  }
+  co_await cx.out.finish();
   co_return outcome{0, nullptr};
 }
 

@@ -394,7 +394,9 @@ int cmd_up(int argc, char** argv) {
       std::cout << "The local control plane is running at " << i.url << " (pid " << pid << ").\n\n"
                 << "Kubeconfig: " << (dir / "kubeconfig").string() << "\n\nNext steps:\n"
                 << "  export KUBECONFIG=" << (dir / "kubeconfig").string() << "\n"
-                << "  kubectl get namespaces\n"
+                << "  krt run -- echo hello   # a Run on the built-in bash Runtime\n"
+                << "  krt run -r python -- -c 'print(42)'\n"
+                << "  kubectl get runs,runtimes,pods -A\n"
                 << "  krt local status        # is it running?\n"
                 << "  krt local down          # stop it (state is kept in " << state << ")\n";
       return 0;

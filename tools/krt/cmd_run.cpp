@@ -232,6 +232,27 @@ std::string read_file(const std::string& path, bool& ok) {
 
 }  // namespace
 
+// Quotes words for bash so that `bash -c` sees exactly these words.
+static std::string shell_join(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words) {
+    if (!out.empty()) out += ' ';
+    bool plain = !w.empty() && w.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                                                   "_-./=:,+@%") == std::string::npos;
+    if (plain) {
+      out += w;
+      continue;
+    }
+    out += '\'';
+    for (char c : w) {
+      if (c == '\'') out += "'\\''";
+      else out += c;
+    }
+    out += '\'';
+  }
+  return out;
+}
+
 int cmd_run(int argc, char** argv) {
   // Everything after "--" is the command, never flags.
   std::vector<char*> own;
@@ -264,7 +285,9 @@ int cmd_run(int argc, char** argv) {
       "repo-url", "Fetch the source from this Git repository", cxxopts::value<std::string>())(
       "commit-sha", "The commit of --repo-url to check out", cxxopts::value<std::string>())(
       "name", "The Run's name (default run-<8 random characters>)", cxxopts::value<std::string>())(
-      "wait", "Wait for the Run to finish (the default)")("detach", "Print the Run's name and exit at once");
+      "wait", "Wait for the Run to finish (the default)")("detach", "Print the Run's name and exit at once")(
+      "raw-args", "bash runtime: send the command's words as separate args (run as script lines) instead of "
+                  "one quoted command line");
   add_global_flags(o, "");
   cxxopts::ParseResult args;
   int rc = 0;
@@ -317,6 +340,13 @@ int cmd_run(int argc, char** argv) {
     api::task_mode tm;
     if (has_entry) tm.entrypoint = args["entrypoint"].as<std::string>();
     tm.args = command;
+    // The bash Runtime Server runs several args as the lines of a script
+    // (SPEC §5), so `echo hello` would be two commands. For the bash runtime
+    // krt quotes the words into one command line instead, as a shell would
+    // have seen them; --raw-args sends them as given (the Go krt's way).
+    if (r.spec.runtime == "bash" && !args.count("raw-args") && !has_entry && !has_repo && command.size() > 1 &&
+        !((command[0] == "sh" || command[0] == "bash") && command[1] == "-c"))
+      tm.args = {shell_join(command)};
     mode.task = std::move(tm);
   }
   r.spec.mode = std::move(mode);
