@@ -121,9 +121,28 @@ class RunCreateTest(unittest.TestCase):
         self.assertIsNotNone(m, r.stdout)
         obj = get_run(self.ns, m.group(1))
         self.assertEqual(obj["spec"]["runtime"], "bash")
-        self.assertEqual(obj["spec"]["mode"], {"task": {"args": ["echo", "hello", "-n"]}})
+        # The bash server runs several args as script lines, so krt quotes the
+        # words into one command line for the bash runtime.
+        self.assertEqual(obj["spec"]["mode"], {"task": {"args": ["echo hello -n"]}})
         for absent in ("source", "env", "timeout", "retryPolicy", "cancelRequested"):
             self.assertNotIn(absent, obj["spec"])
+
+    def test_bash_words_are_quoted_unless_raw_or_explicit_shell(self):
+        cases = [
+            (["echo", "it's", "a b", "$HOME"], ["echo 'it'\\''s' 'a b' '$HOME'"]),
+            (["--raw-args", "--", "echo", "hello"], ["echo", "hello"]),
+            (["bash", "-c", "echo x", "arg0"], ["bash", "-c", "echo x", "arg0"]),
+            (["single word list"], ["single word list"]),
+        ]
+        for i, (words, want) in enumerate(cases):
+            args = words if words[0] == "--raw-args" else ["--"] + words
+            r = krt("run", "-n", self.ns, "--detach", "--name", "quote-%d" % i, *args)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(get_run(self.ns, "quote-%d" % i)["spec"]["mode"]["task"]["args"], want)
+        # Other runtimes get the words as given.
+        r = krt("run", "-n", self.ns, "--detach", "--name", "quote-py", "-r", "python", "--", "-c", "print(1)")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(get_run(self.ns, "quote-py")["spec"]["mode"]["task"]["args"], ["-c", "print(1)"])
 
     def test_every_flag(self):
         r = krt("run", "-n", self.ns, "--detach", "--name", "all-flags", "-r", "python", "--env", "A=1",

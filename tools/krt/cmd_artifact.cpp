@@ -197,18 +197,7 @@ awaitable<int> download_main(session& s, download_job job) {
 }
 
 int artifact_list(int argc, char** argv) {
-  cxxopts::Options o("krt artifact list", "List a Run's artifacts.");
-  o.custom_help("[flags] <run>");
-  add_global_flags(o, "table, json or yaml");
-  cxxopts::ParseResult args;
-  int rc = 0;
-  std::vector<std::string> pos;
-  if (!parse_args(o, argc, argv, args, rc, pos, 1, 1, "the name of a Run")) return rc;
-  auto f = output_of(args, false);
-  if (!f) return 1;
-  auto s = open_session(args);
-  if (!s) return 1;
-  return run_main(*s, artifact_list_main(*s, pos[0], *f));
+  return run_view_command(argc, argv, "krt artifact list", "List a Run's artifacts.", artifact_list_main);
 }
 
 int artifact_download(int argc, char** argv) {

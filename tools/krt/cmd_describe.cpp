@@ -26,23 +26,8 @@ std::string map_text(const std::map<std::string, std::string>& m) {
   return out;
 }
 
-void indent_table(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> width;
-  for (const auto& r : rows)
-    for (std::size_t i = 0; i < r.size(); ++i) {
-      if (width.size() <= i) width.push_back(0);
-      width[i] = std::max(width[i], r[i].size());
-    }
-  for (const auto& r : rows) {
-    std::string line = "  ";
-    for (std::size_t i = 0; i < r.size(); ++i) {
-      line += r[i];
-      if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 2, ' ');
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    std::cout << line << "\n";
-  }
-}
+// A table under a section heading: indented 2, two spaces between columns.
+void indent_table(const std::vector<std::vector<std::string>>& rows) { print_table(rows, "  ", 2); }
 
 std::optional<wall_time> time_at(const bj::value& v, std::string_view key) {
   auto s = str_at(v, {key});

@@ -52,18 +52,8 @@ awaitable<int> get_main(session& s, std::string name, out_format f) {
 }  // namespace
 
 int cmd_get(int argc, char** argv) {
-  cxxopts::Options o("krt get", "Show one Run: its spec and status as key/value lines, or the object as JSON/YAML.");
-  o.custom_help("[flags] <run>");
-  add_global_flags(o, "table, json or yaml");
-  cxxopts::ParseResult args;
-  int rc = 0;
-  std::vector<std::string> pos;
-  if (!parse_args(o, argc, argv, args, rc, pos, 1, 1, "the name of a Run")) return rc;
-  auto f = output_of(args, false);
-  if (!f) return 1;
-  auto s = open_session(args);
-  if (!s) return 1;
-  return run_main(*s, get_main(*s, pos[0], *f));
+  return run_view_command(argc, argv, "krt get",
+                          "Show one Run: its spec and status as key/value lines, or the object as JSON/YAML.", get_main);
 }
 
 }  // namespace krt::cli

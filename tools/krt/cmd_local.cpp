@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "commands.hpp"
+#include "common.hpp"
 #include "lib/reactor/engine.hpp"
 #include "local/apiserver/manifests.hpp"
 #include "local/apiserver/server.hpp"
@@ -50,27 +51,11 @@ void add_state_dir(cxxopts::Options& o) {
                   cxxopts::value<std::string>()->default_value(default_state_dir()))("h,help", "Show this help");
 }
 
-// Parses argv; returns false (and sets rc) when the command should exit now.
-bool parse(cxxopts::Options& o, int argc, char** argv, cxxopts::ParseResult& args, int& rc, bool positional_ok = false) {
-  try {
-    args = o.parse(argc, argv);
-  } catch (const cxxopts::exceptions::exception& e) {
-    std::cerr << "Error: " << e.what() << "\nRun '" << o.program() << " --help' for usage.\n";
-    rc = 1;
-    return false;
-  }
-  if (args.count("help")) {
-    std::cout << o.help() << "\n";
-    rc = 0;
-    return false;
-  }
-  if (!positional_ok && !args.unmatched().empty()) {
-    std::cerr << "Error: unexpected argument \"" << args.unmatched().front() << "\"\nRun '" << o.program()
-              << " --help' for usage.\n";
-    rc = 1;
-    return false;
-  }
-  return true;
+// Parses argv (no positional arguments); returns false (and sets rc) when the
+// command should exit now.
+bool parse(cxxopts::Options& o, int argc, char** argv, cxxopts::ParseResult& args, int& rc) {
+  std::vector<std::string> none;
+  return parse_args(o, argc, argv, args, rc, none, 0, 0, "");
 }
 
 struct instance {

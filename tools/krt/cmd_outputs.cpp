@@ -29,18 +29,8 @@ awaitable<int> outputs_main(session& s, std::string name, out_format f) {
 }  // namespace
 
 int cmd_outputs(int argc, char** argv) {
-  cxxopts::Options o("krt outputs", "Print a Run's outputs (status.outputs) as KEY=VALUE lines.");
-  o.custom_help("[flags] <run>");
-  add_global_flags(o, "table, json or yaml");
-  cxxopts::ParseResult args;
-  int rc = 0;
-  std::vector<std::string> pos;
-  if (!parse_args(o, argc, argv, args, rc, pos, 1, 1, "the name of a Run")) return rc;
-  auto f = output_of(args, false);
-  if (!f) return 1;
-  auto s = open_session(args);
-  if (!s) return 1;
-  return run_main(*s, outputs_main(*s, pos[0], *f));
+  return run_view_command(argc, argv, "krt outputs", "Print a Run's outputs (status.outputs) as KEY=VALUE lines.",
+                          outputs_main);
 }
 
 }  // namespace krt::cli

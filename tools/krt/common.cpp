@@ -124,6 +124,22 @@ int run_main(session& s, awaitable<int> main) {
   return rc;
 }
 
+int run_view_command(int argc, char** argv, const std::string& program, const std::string& description,
+                     run_view_main main) {
+  cxxopts::Options o(program, description);
+  o.custom_help("[flags] <run>");
+  add_global_flags(o, "table, json or yaml");
+  cxxopts::ParseResult args;
+  int rc = 0;
+  std::vector<std::string> pos;
+  if (!parse_args(o, argc, argv, args, rc, pos, 1, 1, "the name of a Run")) return rc;
+  auto f = output_of(args, false);
+  if (!f) return 1;
+  auto s = open_session(args);
+  if (!s) return 1;
+  return run_main(*s, main(*s, pos[0], *f));
+}
+
 std::string describe(const session& s, const kube::error& e) {
   if (e.code == kube::errc::transport || (e.code == kube::errc::timeout && e.http_status == 0))
     return "cannot reach the API server at " + s.cfg.server + ": " + e.message +
@@ -262,7 +278,7 @@ std::string to_yaml(const bj::value& v) {
 
 void print_yaml(const bj::value& v) { std::cout << to_yaml(v); }
 
-void print_table(const std::vector<std::vector<std::string>>& rows) {
+void print_table(const std::vector<std::vector<std::string>>& rows, std::string_view indent, std::size_t gap) {
   std::vector<std::size_t> width;
   for (const auto& r : rows)
     for (std::size_t i = 0; i < r.size(); ++i) {
@@ -270,10 +286,10 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
       width[i] = std::max(width[i], r[i].size());
     }
   for (const auto& r : rows) {
-    std::string line;
+    std::string line(indent);
     for (std::size_t i = 0; i < r.size(); ++i) {
       line += r[i];
-      if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 3, ' ');
+      if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + gap, ' ');
     }
     while (!line.empty() && line.back() == ' ') line.pop_back();
     std::cout << line << "\n";

@@ -62,6 +62,13 @@ std::unique_ptr<session> open_session(const cxxopts::ParseResult& args);
 // exception becomes one `Error:` line and exit code 1.
 int run_main(session& s, awaitable<int> main);
 
+// The whole of a command whose one argument is a Run's name and whose flags
+// are the global ones with -o table|json|yaml (get, outputs, artifact list):
+// parses argv, connects, and runs main(session, run name, format).
+using run_view_main = awaitable<int> (*)(session&, std::string, out_format);
+int run_view_command(int argc, char** argv, const std::string& program, const std::string& description,
+                     run_view_main main);
+
 // One line for an API error, without the "Error: " prefix: the Status
 // message (`runs.kruntimes.io "x" not found`), or for an unreachable server a
 // sentence saying how to start the local control plane.
@@ -86,8 +93,10 @@ kube::http_request raw_request(session& s, std::string method, std::string targe
 void print_json(const boost::json::value& v);  // indented 2 spaces
 void print_yaml(const boost::json::value& v);
 std::string to_yaml(const boost::json::value& v);
-// Rows of cells, aligned like kubectl (three spaces between columns).
-void print_table(const std::vector<std::vector<std::string>>& rows);
+// Rows of cells, aligned like kubectl (three spaces between columns), each
+// line after `indent`; trailing blanks are dropped.
+void print_table(const std::vector<std::vector<std::string>>& rows, std::string_view indent = "",
+                 std::size_t gap = 3);
 
 std::string age_of(const std::optional<wall_time>& t);
 std::string local_time(const std::optional<wall_time>& t);  // "2006-01-02 15:04:05" (UTC)

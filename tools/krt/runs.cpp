@@ -12,7 +12,18 @@ awaitable<kube::result<void>> watch_runs(session& s, std::string ns, std::string
                                          run_handler h) {
   const auto& codec = kube::codec_of<api::run>();
   int transport_failures = 0;
+  bool relist = false;  // after 410 Gone: start again from the current state
   for (;;) {
+    if (relist) {
+      relist = false;
+      rv.clear();
+      if (!name.empty()) {
+        auto cur = co_await get_run(s, ns, name);
+        if (!cur) co_return krt::unexpected(std::move(cur).error());
+        rv = cur->run.metadata.resource_version;
+        if (h(kube::event_type::modified, cur->run)) co_return kube::result<void>{};
+      }
+    }
     kube::list_options lo;
     if (!name.empty()) lo.field_selector = "metadata.name=" + name;
     lo.resource_version = rv;
@@ -22,19 +33,12 @@ awaitable<kube::result<void>> watch_runs(session& s, std::string ns, std::string
     if (!body) {
       auto err = std::move(body).error();
       if (err.code == kube::errc::gone) {
-        rv.clear();
-        if (!name.empty()) {
-          auto cur = co_await get_run(s, ns, name);
-          if (!cur) co_return krt::unexpected(std::move(cur).error());
-          rv = cur->run.metadata.resource_version;
-          if (h(kube::event_type::modified, cur->run)) co_return kube::result<void>{};
-        }
+        relist = true;
         continue;
       }
       co_return krt::unexpected(std::move(err));
     }
     kube::watch_stream ws(std::move(*body), codec);
-    bool relist = false;
     for (;;) {
       auto ev = co_await ws.next(std::chrono::minutes(11));
       if (!ev) {
@@ -63,15 +67,6 @@ awaitable<kube::result<void>> watch_runs(session& s, std::string ns, std::string
       if (h(e.type, *r)) {
         ws.close();
         co_return kube::result<void>{};
-      }
-    }
-    if (relist) {
-      rv.clear();
-      if (!name.empty()) {
-        auto cur = co_await get_run(s, ns, name);
-        if (!cur) co_return krt::unexpected(std::move(cur).error());
-        rv = cur->run.metadata.resource_version;
-        if (h(kube::event_type::modified, cur->run)) co_return kube::result<void>{};
       }
     }
   }
