@@ -183,6 +183,9 @@ void kubelet::start() {
 }
 
 awaitable<void> kubelet::stop() {
+  // From here on no pod starts (a ReplicaSet may still create one while we
+  // stop, and its processes would outlive the node).
+  stopping_ = true;
   for (auto& [uid, p] : pods_) {
     p->stopping = true;
     p->force = true;
@@ -241,7 +244,7 @@ void kubelet::on_event(const store_event& ev) {
         "finish deletion");
     return;
   }
-  if (phase == "Succeeded" || phase == "Failed") return;
+  if (phase == "Succeeded" || phase == "Failed" || stopping_) return;
   auto p = std::make_shared<pod>(ex_);
   p->uid = uid;
   p->ns = o.ns;

@@ -67,6 +67,7 @@ class kubelet final : public pod_log_source {
   std::map<std::string, std::shared_ptr<pod>> pods_;  // by uid
   std::vector<std::pair<std::string, std::string>> to_bind_;
   std::uint32_t next_ip_ = 0;
+  bool stopping_ = false;  // stop() began: no new pod starts
   std::uint32_t ip_block_ = 1;
   reactor::event bind_wake_;
   reactor::task_group tasks_;

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 KRT = None
@@ -33,7 +34,36 @@ class LocalCliTest(unittest.TestCase):
 
     def tearDown(self):
         self.krt("local", "down")
+        # Nothing the plane started may outlive `krt local down` (the pods of
+        # k8s/overlays/local are started by every `up` here).
+        leftovers = []
+        for _ in range(40):
+            leftovers = self.processes_under(self.dir)
+            if not leftovers:
+                break
+            time.sleep(0.05)
+        for pid, _ in leftovers:
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
         shutil.rmtree(self.dir, ignore_errors=True)
+        self.assertEqual(leftovers, [], "processes left after krt local down")
+
+    @staticmethod
+    def processes_under(path):
+        found = []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if path in cmd:
+                found.append((int(pid), cmd[:200]))
+        return found
 
     def krt(self, *args, env=None):
         return subprocess.run([KRT, *args], capture_output=True, text=True, env=env or self.env,
