@@ -74,6 +74,19 @@ void app::broadcast_leader(bool leader) {
   }
 }
 
+void app::broadcast_owned(unsigned partition, bool owned) {
+  unsigned n = opts_.partitions;
+  for (unsigned s = 0; s < targets_.size(); ++s) {
+    pool_shard* t = targets_[s];
+    asio::post(engine_.get_executor(s), [t, partition, n, owned] { t->set_owned(partition, n, owned); });
+  }
+  if (partitions_) {
+    metrics_.local()
+        .get_gauge("kruntimes_scheduler_partitions_owned", "Scheduler partitions this replica holds.")
+        .set(partitions_->owned_count());
+  }
+}
+
 awaitable<void> app::sync_then_release() {
   co_await runs_->wait_synced();
   co_await pods_->wait_synced();
@@ -161,7 +174,19 @@ awaitable<std::optional<std::string>> app::start() {
   tasks_.spawn(pods_->run(), "pods informer");
   tasks_.spawn(sync_then_release(), "informer sync");
 
-  if (opts_.leader_elect) {
+  if (opts_.leader_elect && opts_.partitions > 1) {
+    partition_options po2;
+    po2.lease_namespace = opts_.lease_namespace;
+    po2.lease_prefix = opts_.lease_name;
+    po2.identity = opts_.identity;
+    po2.partitions = opts_.partitions;
+    std::function<void(unsigned, bool)> changed = [this](unsigned p, bool owned) {
+      log_.info(owned ? "took partition" : "gave up partition", {{"partition", p}});
+      broadcast_owned(p, owned);
+    };
+    partitions_ = std::make_unique<partition_manager>(engine_.get_executor(0), *client_, po2, std::move(changed));
+    tasks_.spawn(partitions_->run(), "partitions");
+  } else if (opts_.leader_elect) {
     kube::leader_election_options lo;
     lo.lease_namespace = opts_.lease_namespace;
     lo.lease_name = opts_.lease_name;
@@ -183,7 +208,8 @@ awaitable<std::optional<std::string>> app::start() {
   }
   log_.info("scheduler started", {{"shards", engine_.size()},
                                   {"namespace", opts_.namespace_.empty() ? "(all)" : opts_.namespace_},
-                                  {"leader_elect", opts_.leader_elect}});
+                                  {"leader_elect", opts_.leader_elect},
+                                  {"partitions", opts_.partitions}});
   co_return std::nullopt;
 }
 
@@ -193,6 +219,7 @@ awaitable<void> app::stop() {
   // Informers and the elector first (a leader releases its lease), then the
   // shards, whose in-flight writes finish or are cancelled.
   co_await tasks_.close();
+  if (partitions_) co_await partitions_->stop();
   if (shards_started_) {
     // Flush what the informers already posted before the shards go away.
     for (unsigned s = 0; s < engine_.size(); ++s) co_await reactor::submit_to(engine_, s, [] {});

@@ -22,6 +22,7 @@
 #include "lib/reactor/sharded.hpp"
 #include "lib/reactor/task_group.hpp"
 #include "services/scheduler/bind_address.hpp"
+#include "services/scheduler/partitions.hpp"
 #include "services/scheduler/pool_shard.hpp"
 
 namespace krt::scheduler {
@@ -32,6 +33,10 @@ struct app_options {
   bool leader_elect = true;
   std::string lease_namespace = "kruntimes-system";
   std::string lease_name = "kruntimes-scheduler.kruntimes.com";
+  // 1: one leader writes everything. More: the pools are spread over this
+  // many partitions, each with its own Lease, shared by the live replicas
+  // (partitioning.hpp). Every replica must use the same number.
+  unsigned partitions = 1;
   std::string identity;
   std::string metrics_address;  // "host:port"; empty disables
   std::string probe_address;    // "host:port"; empty disables
@@ -51,6 +56,7 @@ class app {
   void route_pod(std::shared_ptr<const api::pod_view> old_p, std::shared_ptr<const api::pod_view> cur);
   unsigned shard_of(const std::string& ns, const std::string& runtime) const;
   void broadcast_leader(bool leader);
+  void broadcast_owned(unsigned partition, bool owned);
   awaitable<void> sync_then_release();
   awaitable<std::optional<std::string>> start_endpoints();
 
@@ -65,6 +71,7 @@ class app {
   std::unique_ptr<kube::informer<api::run>> runs_;
   std::unique_ptr<kube::informer<api::pod_view>> pods_;
   std::unique_ptr<kube::leader_elector> elector_;
+  std::unique_ptr<partition_manager> partitions_;
   std::unique_ptr<obs::endpoint> metrics_ep_;
   std::unique_ptr<obs::endpoint> probe_ep_;
   reactor::task_group tasks_;

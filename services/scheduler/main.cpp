@@ -64,6 +64,8 @@ int main(int argc, char** argv) {
      cxxopts::value<std::string>()->default_value(":8081"))
     ("leader-elect", "Elect a leader through a Lease so only one replica writes",
      cxxopts::value<bool>()->default_value("true"))
+    ("partitions", "Share the work between replicas: spread the pools over N partitions, each with its own Lease (1: one leader; every replica needs the same value)",
+     cxxopts::value<unsigned>()->default_value("1"))
     ("leader-election-namespace", "Namespace of the Lease (default: $POD_NAMESPACE, else kruntimes-system)",
      cxxopts::value<std::string>()->default_value(""))
     ("smp", "Number of shards (threads); pools are spread over shards by (namespace, runtime)",
@@ -87,6 +89,16 @@ int main(int argc, char** argv) {
               << "\"\nRun 'kruntimes-scheduler --help' for usage.\n";
     return 1;
   }
+  unsigned partitions = args["partitions"].as<unsigned>();
+  if (partitions == 0 || partitions > 256) {
+    std::cerr << "Error: --partitions must be between 1 and 256\n";
+    return 1;
+  }
+  if (partitions > 1 && !args["leader-elect"].as<bool>()) {
+    std::cerr << "Error: --partitions needs --leader-elect=true (the partitions are held through Leases)\n";
+    return 1;
+  }
+
   krt::obs::level lvl;
   if (!krt::obs::parse_level(args["log-level"].as<std::string>(), lvl)) {
     std::cerr << "Error: --log-level must be debug, info, warn or error\n";
@@ -111,6 +123,7 @@ int main(int argc, char** argv) {
   }
 
   krt::scheduler::app_options opts;
+  opts.partitions = partitions;
   opts.config = std::move(*cfg);
   opts.namespace_ = args["namespace"].as<std::string>();
   opts.leader_elect = args["leader-elect"].as<bool>();

@@ -7,6 +7,7 @@
 #include "lib/kube/events.hpp"
 #include "lib/reactor/deadline.hpp"
 #include "lib/reactor/engine.hpp"
+#include "services/scheduler/partitioning.hpp"
 
 namespace krt::scheduler {
 
@@ -80,12 +81,21 @@ awaitable<void> pool_shard::stop() {
   co_await writes_.close();
 }
 
-void pool_shard::set_leader(bool leader) {
-  leader_ = leader;
-  if (leader) {
-    for (auto& [k, pc] : pools_) pc.all = true;
+void pool_shard::set_owned(unsigned partition, unsigned partitions, bool owned) {
+  if (owned_.size() != partitions) owned_.assign(partitions, false);
+  if (partition >= partitions) return;
+  owned_[partition] = owned;
+  if (owned) {
+    // A partition just taken over: its pools' Runs may have waited meanwhile.
+    for (auto& [k, pc] : pools_)
+      if (partition_of(k, partitions) == partition) pc.all = true;
     wake_.set();
   }
+}
+
+bool pool_shard::owns(const std::string& pool_key) const {
+  if (owned_.empty()) return false;
+  return owned_[partition_of(pool_key, static_cast<unsigned>(owned_.size()))];
 }
 
 void pool_shard::set_synced() {
@@ -218,9 +228,9 @@ awaitable<void> pool_shard::run_loop() {
       // A heartbeat that went stale since the last pass changes availability.
       if (auto hb = pc.pods.next_heartbeat_expiry(now - std::chrono::seconds{1}); hb && *hb <= now) pc.all = true;
     }
-    if (!leader_ || !synced_) continue;
+    if (!synced_) continue;
     for (auto& [key, pc] : pools_)
-      if (pc.dirty()) process_pool(key, pc, now);
+      if (pc.dirty() && owns(key)) process_pool(key, pc, now);
     // Let the writes and informer posts run between passes.
     co_await reactor::yield();
   }

@@ -19,6 +19,7 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "lib/api/pod.hpp"
 #include "lib/api/types.hpp"
@@ -58,8 +59,10 @@ class pool_shard {
   // Informer events (old is null for an add, cur is null for a delete).
   void on_run(std::shared_ptr<const api::run> old_r, std::shared_ptr<const api::run> cur);
   void on_pod(std::shared_ptr<const api::pod_view> old_p, std::shared_ptr<const api::pod_view> cur);
-  // Only the leader writes; placement waits until both informers synced.
-  void set_leader(bool leader);
+  // Only the owner of a pool's partition writes (a single leader owns the one
+  // partition); placement waits until both informers synced.
+  void set_leader(bool leader) { set_owned(0, 1, leader); }
+  void set_owned(unsigned partition, unsigned partitions, bool owned);
   void set_synced();
 
  private:
@@ -122,7 +125,8 @@ class pool_shard {
   reactor::task_group loop_tasks_;
   reactor::task_group writes_;
   std::map<std::string, pool_ctx> pools_;
-  bool leader_ = false;
+  bool owns(const std::string& pool_key) const;
+  std::vector<bool> owned_;  // by partition (partitioning.hpp)
   bool synced_ = false;
   reactor::clock::time_point next_periodic_{};
 };

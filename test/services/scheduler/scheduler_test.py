@@ -417,6 +417,89 @@ class LeaderElectionTest(unittest.TestCase):
             c.close()
 
 
+def partition_of(pool_key, partitions):
+    """services/scheduler/partitioning.cpp partition_of: FNV-1a of a salted key."""
+    h = 14695981039346656037
+    for c in ("partition/" + pool_key).encode():
+        h ^= c
+        h = (h * 1099511628211) % (1 << 64)
+    return h % partitions
+
+
+class PartitionTest(unittest.TestCase):
+    """--partitions: active replicas share the pools, each pool has one writer."""
+
+    def test_replicas_share_the_pools_and_take_over(self):
+        c = Cluster()
+        a = b = None
+        parts = 4
+        try:
+            # Two pools in even partitions and two in odd ones: with two
+            # replicas, "scheduler-a_*" (first in order) wants the even
+            # partitions and "scheduler-b_*" the odd ones.
+            even, odd = [], []
+            i = 0
+            while len(even) < 2 or len(odd) < 2:
+                ns = "part-%d" % i
+                i += 1
+                side = even if partition_of(ns + "/bash", parts) % 2 == 0 else odd
+                if len(side) < 2:
+                    side.append(ns)
+            for ns in even + odd:
+                c.namespace(ns)
+                c.pod(ns, "p", capacity={"runs": 2})
+            took = lambda s: s.text().count('"msg":"took partition"')  # noqa: E731
+            gave = lambda s: s.text().count('"msg":"gave up partition"')  # noqa: E731
+            a = Scheduler(c.lp, "a", extra=["--partitions", str(parts)])
+            wait_for(lambda: took(a) == parts, 30, "replica a to hold every partition")
+            b = Scheduler(c.lp, "b", extra=["--partitions", str(parts)])
+            wait_for(lambda: took(b) == parts // 2 and gave(a) == parts // 2, 40, "the partitions to be shared")
+            holders = {}
+            for lease in client.CoordinationV1Api(c.api).list_namespaced_lease("default").items:
+                if re.search(r"-p\d\d$", lease.metadata.name):
+                    who = (lease.spec.holder_identity or "").split("_")[0]
+                    holders[who] = holders.get(who, 0) + 1
+            self.assertEqual(holders, {"scheduler-a": parts // 2, "scheduler-b": parts // 2})
+
+            names = [(ns, "r%d" % k) for ns in even + odd for k in range(3)]
+            for ns, n in names:
+                c.run(ns, n)
+            # Each pool's pod has room for 2: two of its three Runs placed.
+            wait_for(lambda: sum(c.status(ns, n).get("phase") == "Scheduled" for ns, n in names) == 8, 30,
+                     "8 Runs assigned")
+            for ns in even + odd:
+                per_pool = [c.status(ns, "r%d" % k).get("phase", "Pending") for k in range(3)]
+                self.assertEqual(per_pool.count("Scheduled"), 2, (ns, per_pool))
+            self.assertEqual(a.stop(), 0)
+            a_lines = a.assigned_lines()
+            self.assertEqual(sorted({re.search(r'"namespace":"([^"]+)"', x).group(1) for x in a_lines}), sorted(even))
+            b_lines = b.assigned_lines()
+            self.assertEqual(sorted({re.search(r'"namespace":"([^"]+)"', x).group(1) for x in b_lines}), sorted(odd))
+            self.assertEqual(len(a_lines) + len(b_lines), 8)
+            # a left (released its Leases, deleted its member Lease): b takes
+            # every partition and places a's pools' waiting Runs.
+            wait_for(lambda: took(b) == parts, 40, "replica b to take over a's partitions")
+            for ns in even:
+                done = [n for n in ("r0", "r1", "r2") if c.status(ns, n).get("phase") == "Scheduled"][0]
+                c.finish(ns, done)
+            wait_for(lambda: all(c.status(ns, n).get("phase") in ("Scheduled", "Succeeded")
+                                 for ns in even for n in ("r0", "r1", "r2")), 30, "a's pools served by b")
+            self.assertEqual(b.stop(), 0)
+        finally:
+            for s in (a, b):
+                if s is not None:
+                    s.stop()
+            c.close()
+
+    def test_partitions_need_leader_election(self):
+        r = subprocess.run([SCHEDULER, "--partitions", "4", "--leader-elect=false"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("--partitions needs --leader-elect=true", r.stderr)
+        r = subprocess.run([SCHEDULER, "--partitions", "0"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("--partitions must be between 1 and 256", r.stderr)
+
+
 class PreconditionTest(unittest.TestCase):
     def test_two_writers_assign_each_run_once(self):
         # Without leader election both replicas write; the resourceVersion
