@@ -170,6 +170,16 @@ std::string api_server::authorize(const user_info& user, std::string_view verb, 
   return msg;
 }
 
+void api_server::audit(const user_info& user, std::string_view verb, const request_target& t, bool allowed) {
+  bj::object line{{"user", user.name},          {"verb", verb},      {"group", t.group},
+                  {"resource", t.plural},       {"subresource", t.sub}, {"namespace", t.ns},
+                  {"name", t.name},             {"allowed", allowed}};
+  std::string text = bj::serialize(line);
+  text += '\n';
+  std::fwrite(text.data(), 1, text.size(), audit_.get());
+  std::fflush(audit_.get());
+}
+
 awaitable<api_server::outcome> api_server::create_token(context& cx) {
   object_ptr sa = store_->get("/serviceaccounts", cx.t.ns, cx.t.name);
   if (!sa) co_return not_found(*cx.t.res, cx.t.name);

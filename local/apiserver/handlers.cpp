@@ -293,6 +293,7 @@ awaitable<void> api_server::handle_resource(context& cx) {
                         : m == "DELETE" ? "delete" : m == "POST" ? "create" : "");
   if (!cx.user.admin) {
     std::string denied = authorize(cx.user, verb, t);
+    if (audit_) audit(cx.user, verb, t, denied.empty());
     if (!denied.empty()) {
       bj::object details{{"name", t.name}, {"group", t.group}, {"kind", t.plural}};
       bj::object body = status_error(403, "Forbidden", denied, std::move(details));

@@ -3,6 +3,8 @@
 // resources; gc.cpp collects garbage.
 #include <sys/stat.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -242,6 +244,10 @@ krt::result<void, std::string> api_server::write_kubeconfig() {
 
 awaitable<krt::result<void, std::string>> api_server::start() {
   if (auto r = prepare_state_dir(); !r) co_return r;
+  if (!opts_.audit_log.empty()) {
+    audit_.reset(std::fopen(opts_.audit_log.c_str(), "a"));
+    if (!audit_) co_return krt::unexpected("cannot open the audit log " + opts_.audit_log + ": " + std::strerror(errno));
+  }
   auto log = sqlite_log::open((fs::path(opts_.state_dir) / "state.db").string(), opts_.mode, opts_.history_limit);
   if (!log) co_return krt::unexpected(log.error());
   store_ = std::make_unique<object_store>(ex_, std::move(*log), opts_.history_limit, opts_.watcher_queue_limit);

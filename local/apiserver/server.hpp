@@ -8,6 +8,7 @@
 // runs on its own thread). start() and stop() from that shard.
 
 #include <chrono>
+#include <cstdio>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -38,6 +39,10 @@ struct server_options {
   // Pods bound to a node are deleted gracefully (deletionTimestamp first; the
   // node removes them once their processes are gone). Set when a node runs.
   bool graceful_pod_deletion = false;
+  // When set, every request made by a service account is appended to this
+  // file as one JSON line: user, verb, group, resource, namespace, name and
+  // whether RBAC allowed it. Tests use it to compare granted and used rights.
+  std::string audit_log;
 };
 
 // What the node provides to the API server for pods/log.
@@ -143,6 +148,8 @@ class api_server {
   std::string ca_pem_;
   std::string token_key_;  // HMAC key for service account tokens
   pod_log_source* logs_ = nullptr;
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> audit_{nullptr, &std::fclose};
+  void audit(const user_info& user, std::string_view verb, const request_target& t, bool allowed);
   reactor::task_group tasks_;
   std::vector<std::tuple<std::string, std::string, std::string>> gc_queue_;  // storage key, ns, name
   reactor::event gc_wake_;

@@ -72,7 +72,10 @@ def pids_of(pattern):
 class NodeTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.lp = LocalPlane(KRT, extra_args=["--image", "krt-test/testpod=" + TESTPOD]).start()
+        cls.lp = LocalPlane(KRT, extra_args=["--image", "krt-test/testpod=" + TESTPOD])
+        cls.audit_log = os.path.join(cls.lp.state_dir, "audit.jsonl")
+        cls.lp.extra_args += ["--audit-log", cls.audit_log]
+        cls.lp.start()
 
     @classmethod
     def tearDownClass(cls):
@@ -348,6 +351,14 @@ spec:
         denied = subprocess.run(["kubectl", *as_sa, "get", "secrets", "-n", ns], capture_output=True, text=True,
                                 env=self.lp.env())
         self.assertIn("Forbidden", denied.stderr)
+        # --audit-log recorded each of the service account's requests with
+        # RBAC's answer.
+        with open(self.audit_log) as f:
+            lines = [json.loads(line) for line in f]
+        mine = {(e["verb"], e["resource"], e["name"], e["allowed"]) for e in lines
+                if e["user"] == "system:serviceaccount:%s:reader" % ns and e["namespace"] == ns}
+        self.assertEqual(mine, {("list", "configmaps", "", True), ("delete", "configmaps", "c", False),
+                                ("list", "secrets", "", False)})
         self.k("delete", "pod", "tok", "-n", ns, "--grace-period=1", "--timeout=30s")
 
 
