@@ -36,9 +36,10 @@ awaitable<std::string> render(obs::registry* r) { co_return r->render(); }
 
 awaitable<std::optional<std::string>> healthy() { co_return std::nullopt; }
 
-awaitable<std::optional<std::string>> controller_ready(const runtime_controller* c, const bool* leading) {
+awaitable<std::optional<std::string>> controller_ready(const runtime_controller* c, const run_reconciler* r,
+                                                       const bool* leading) {
   // A standby replica is ready: it serves probes and waits for the lease.
-  if (!*leading || c->synced()) co_return std::nullopt;
+  if (!*leading || (c->synced() && r->synced())) co_return std::nullopt;
   co_return std::string("informers have not synced yet");
 }
 
@@ -94,8 +95,14 @@ awaitable<int> run_app(reactor::engine& eng, app_options o) {
 
   obs::registry metrics;
   auto controller = std::make_unique<runtime_controller>(ex, **client, o.controller, metrics);
+  run_reconciler_options ro;
+  ro.namespace_ = o.controller.namespace_;
+  ro.workers = o.controller.workers;
+  ro.maintainer = o.maintainer;
+  auto runs = std::make_unique<run_reconciler>(ex, **client, std::move(ro), *controller, metrics);
   bool leading = false;
   const runtime_controller* ctl_ptr = controller.get();
+  const run_reconciler* runs_ptr = runs.get();
   const bool* leading_ptr = &leading;
 
   std::vector<std::unique_ptr<obs::endpoint>> endpoints;
@@ -109,7 +116,9 @@ awaitable<int> run_app(reactor::engine& eng, app_options o) {
     obs::registry* reg = &metrics;
     auto ep = std::make_unique<obs::endpoint>(ex, so, [reg] { return render(reg); });
     ep->add_liveness_check("ping", [] { return healthy(); });
-    ep->add_readiness_check("controller", [ctl_ptr, leading_ptr] { return controller_ready(ctl_ptr, leading_ptr); });
+    ep->add_readiness_check("controller", [ctl_ptr, runs_ptr, leading_ptr] {
+      return controller_ready(ctl_ptr, runs_ptr, leading_ptr);
+    });
     if (auto l = ep->listen(); !l) {
       std::cerr << "Error: cannot listen on " << so.address << ":" << so.port << ": " << l.error() << "\n";
       co_return 1;
@@ -121,6 +130,7 @@ awaitable<int> run_app(reactor::engine& eng, app_options o) {
 
   reactor::task_group tasks(ex, "controller-app");
   runtime_controller* ctl = controller.get();
+  run_reconciler* rr = runs.get();
   std::unique_ptr<kube::leader_elector> elector;
   bool lost_lease = false;
   if (o.leader_elect) {
@@ -131,10 +141,11 @@ awaitable<int> run_app(reactor::engine& eng, app_options o) {
     le.lease_name = o.leader_election_id;
     le.identity = identity();
     kube::leader_callbacks cb;
-    cb.on_started_leading = [ctl, &leading, &log] {
-      log.info("became the leader; starting the Runtime reconciler");
+    cb.on_started_leading = [ctl, rr, &leading, &log] {
+      log.info("became the leader; starting the Runtime and Run reconcilers");
       leading = true;
       ctl->start();
+      rr->start();
     };
     cb.on_stopped_leading = [&eng, &leading, &lost_lease, &log] {
       if (!leading) return;
@@ -149,6 +160,7 @@ awaitable<int> run_app(reactor::engine& eng, app_options o) {
   } else {
     leading = true;
     ctl->start();
+    rr->start();
   }
 
   co_await eng.shutdown_requested().wait();
@@ -156,7 +168,10 @@ awaitable<int> run_app(reactor::engine& eng, app_options o) {
   for (auto& ep : endpoints) ep->set_not_ready("shutting down");
   bool was_leading = leading;
   leading = false;
-  if (was_leading) co_await controller->stop();
+  if (was_leading) {
+    co_await runs->stop();
+    co_await controller->stop();
+  }
   co_await tasks.close();  // releases the lease
   for (auto& ep : endpoints) co_await ep->stop();
   co_return lost_lease ? 1 : 0;

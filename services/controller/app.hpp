@@ -1,7 +1,8 @@
 #pragma once
 // The controller process: options from the command line (SPEC §10) and the
 // composition root that connects to the API server, serves /metrics and the
-// probes, takes the leader lease and runs the Runtime reconciler.
+// probes, takes the leader lease and runs the Runtime reconciler and the Run
+// reconciler (TTL, artifact cleanup).
 //
 // Affinity: shard 0 of a one-shard engine.
 
@@ -12,6 +13,7 @@
 #include "lib/core/result.hpp"
 #include "lib/reactor/engine.hpp"
 #include "services/controller/controller.hpp"
+#include "services/controller/runs.hpp"
 
 namespace krt::controller {
 
@@ -23,6 +25,7 @@ struct app_options {
   std::string leader_election_id = "kruntimes-controller.kruntimes.com";
   std::string kubeconfig;
   controller_options controller;
+  maintainer_options maintainer;  // --runtime-maintainer-image[-pull-secrets]
 };
 
 struct bind_address {

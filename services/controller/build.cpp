@@ -368,20 +368,21 @@ bj::object rule(std::string_view group, bj::array resources, bj::array verbs) {
 
 bj::object build_role(std::string_view ns) {
   bj::array rules;
-  // runs: runtimed's informer lists and watches its own Runs (field selector
-  // status.assignedPod), gets one before acting, and updates/patches metadata
-  // (finalizers) when it claims and finishes a Run.
-  rules.push_back(rule("kruntimes.io", bj::array{"runs"}, bj::array{"get", "list", "watch", "update", "patch"}));
-  // runs/status: the claim (Scheduled → Running with a resourceVersion
-  // precondition), outputs, artifact refs and the terminal phase.
-  rules.push_back(rule("kruntimes.io", bj::array{"runs/status"}, bj::array{"get", "update", "patch"}));
+  // Exactly what sidecar/ calls (test/e2e/fault_test.py compares it with
+  // the audit log). runs: the informer lists and watches its own Runs (field
+  // selector status.assignedPod); a merge patch adds the artifact-cleanup
+  // finalizer; get re-reads a Run after a conflicting write.
+  rules.push_back(rule("kruntimes.io", bj::array{"runs"}, bj::array{"get", "list", "watch", "patch"}));
+  // runs/status: the claim (Scheduled → Running), outputs, artifact refs and
+  // the terminal phase, each a merge patch with a resourceVersion precondition.
+  rules.push_back(rule("kruntimes.io", bj::array{"runs/status"}, bj::array{"patch"}));
   // pods: runtimed reads its own Pod (uid, IP) at start.
   rules.push_back(rule("", bj::array{"pods"}, bj::array{"get"}));
   // pods/status: the kruntimes.io/RuntimedReady heartbeat condition (a
-  // strategic merge patch every 5 s), read back on start.
-  rules.push_back(rule("", bj::array{"pods/status"}, bj::array{"get", "patch"}));
+  // strategic merge patch every 5 s).
+  rules.push_back(rule("", bj::array{"pods/status"}, bj::array{"patch"}));
   // events: user-visible Events about Runs (retries, failures).
-  rules.push_back(rule("", bj::array{"events"}, bj::array{"create", "patch"}));
+  rules.push_back(rule("", bj::array{"events"}, bj::array{"create"}));
   return bj::object{
       {"apiVersion", "rbac.authorization.k8s.io/v1"},
       {"kind", "Role"},

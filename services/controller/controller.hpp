@@ -74,9 +74,14 @@ class runtime_controller {
   // One reconcile of "namespace/name" (also used by tests).
   awaitable<kube::result<void>> reconcile(std::string key);
 
+  // Read access to the caches for the Run reconciler (same shard).
+  std::shared_ptr<const api::runtime> runtime(const std::string& key) const { return runtimes_.get(key); }
+  std::shared_ptr<const raw_object> cached(const kube::resource& res, const std::string& key) const;
+  // Completes once every informer has listed.
+  awaitable<void> wait_synced();
+
  private:
   awaitable<void> worker_loop();
-  awaitable<void> wait_synced();
   void enqueue_owner(const raw_object& o);
   void enqueue_namespace(const std::string& ns);
 
@@ -87,8 +92,6 @@ class runtime_controller {
                                                       boost::json::object desired, bool owned);
   awaitable<kube::result<void>> write_status(const api::runtime& rt, api::runtime_status st);
   awaitable<void> warn_event(const api::runtime& rt, std::string reason, std::string message);
-
-  std::shared_ptr<const raw_object> cached(const kube::resource& res, const std::string& key) const;
 
   executor ex_;
   kube::client& client_;

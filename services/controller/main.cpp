@@ -1,5 +1,7 @@
 // kruntimes-controller: reconciles Runtimes into their Deployments, RBAC and
-// NetworkPolicies (SPEC §6; flags SPEC §10). See docs/controller.md.
+// NetworkPolicies (SPEC §6), deletes finished Runs after their TTL and starts
+// artifact maintainers for deleted Runs (SPEC §8; flags SPEC §10). See
+// docs/controller.md.
 #include <cxxopts.hpp>
 #include <iostream>
 
@@ -11,7 +13,9 @@ using namespace krt;
 int main(int argc, char** argv) {
   cxxopts::Options opts("kruntimes-controller",
                         "Reconciles kruntimes.io Runtimes into a Deployment with the runtimed sidecar, its "
-                        "ServiceAccount, Role and RoleBinding, and a NetworkPolicy (docs/controller.md).");
+                        "ServiceAccount, Role and RoleBinding, and a NetworkPolicy; deletes finished Runs after "
+                        "spec.ttlSecondsAfterFinished; starts artifact maintainers for deleted Runs "
+                        "(docs/controller.md).");
   controller::app_options o;
   opts.add_options()("metrics-bind-address", "Address for /metrics (\":port\" binds $POD_IP when set; \"0\" disables)",
                      cxxopts::value<std::string>()->default_value(o.metrics_bind_address))(
@@ -25,6 +29,10 @@ int main(int argc, char** argv) {
       cxxopts::value<std::string>()->default_value(""))(
       "runtimed-service-account-name",
       "ServiceAccount for Runtime pods whose template names none (default kruntimes-runtimed)",
+      cxxopts::value<std::string>()->default_value(""))(
+      "runtime-maintainer-image", "Image of the artifact maintainer Deployments (default kruntimes/maintainer:0.1.0)",
+      cxxopts::value<std::string>()->default_value(""))(
+      "runtime-maintainer-image-pull-secrets", "Comma-separated image pull Secrets for the maintainer pods",
       cxxopts::value<std::string>()->default_value(""))(
       "kubeconfig", "Path to a kubeconfig (default: $KUBECONFIG, in-cluster, ~/.kube/config)",
       cxxopts::value<std::string>()->default_value(""))(
@@ -64,6 +72,8 @@ int main(int argc, char** argv) {
   o.controller.workers = args["workers"].as<int>();
   o.controller.build.default_daemon_image = args["default-daemon-image"].as<std::string>();
   o.controller.build.runtimed_service_account_name = args["runtimed-service-account-name"].as<std::string>();
+  o.maintainer.image = args["runtime-maintainer-image"].as<std::string>();
+  o.maintainer.pull_secrets = controller::split_list(args["runtime-maintainer-image-pull-secrets"].as<std::string>());
   if (o.controller.workers < 1) {
     std::cerr << "Error: --workers must be at least 1\n";
     return 2;

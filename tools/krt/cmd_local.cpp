@@ -133,11 +133,14 @@ int cmd_serve(int argc, char** argv) {
       "bookmark-interval", "Seconds of silence after which a watch that allows bookmarks gets one",
       cxxopts::value<double>()->default_value("30"))(
       "apply", "Apply the manifests in this directory at startup: the resources of its kustomization.yaml, else every YAML/JSON file (create or replace; repeatable)",
-      cxxopts::value<std::vector<std::string>>());
+      cxxopts::value<std::vector<std::string>>())(
+      "audit-log", "Append one JSON line per request of a service account (user, verb, resource, answer) to this file",
+      cxxopts::value<std::string>()->default_value(""));
   cxxopts::ParseResult args;
   int rc = 0;
   if (!parse(o, argc, argv, args, rc)) return rc;
   local::server_options so;
+  so.audit_log = args["audit-log"].as<std::string>();
   so.state_dir = args["state-dir"].as<std::string>();
   so.address = args["address"].as<std::string>();
   int port = args["port"].as<int>();
@@ -240,6 +243,7 @@ std::vector<std::string> default_images(const fs::path& exe_dir, const std::vect
       {"kruntimes/scheduler", "services/scheduler/kruntimes-scheduler", "kruntimes-scheduler"},
       {"kruntimes/controller", "services/controller/kruntimes-controller", "kruntimes-controller"},
       {"kruntimes/reaper", "services/reaper/kruntimes-reaper", "kruntimes-reaper"},
+      {"kruntimes/maintainer", "services/maintainer/kruntimes-maintainer", "kruntimes-maintainer"},
   };
   std::vector<std::string> out;
   for (const auto& k : table) {

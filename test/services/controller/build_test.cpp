@@ -316,13 +316,13 @@ TEST(Role, ExactlyWhatRuntimedUses) {
   bj::array want{
       bj::object{{"apiGroups", bj::array{"kruntimes.io"}},
                  {"resources", bj::array{"runs"}},
-                 {"verbs", bj::array{"get", "list", "watch", "update", "patch"}}},
+                 {"verbs", bj::array{"get", "list", "watch", "patch"}}},
       bj::object{{"apiGroups", bj::array{"kruntimes.io"}},
                  {"resources", bj::array{"runs/status"}},
-                 {"verbs", bj::array{"get", "update", "patch"}}},
+                 {"verbs", bj::array{"patch"}}},
       bj::object{{"apiGroups", bj::array{""}}, {"resources", bj::array{"pods"}}, {"verbs", bj::array{"get"}}},
-      bj::object{{"apiGroups", bj::array{""}}, {"resources", bj::array{"pods/status"}}, {"verbs", bj::array{"get", "patch"}}},
-      bj::object{{"apiGroups", bj::array{""}}, {"resources", bj::array{"events"}}, {"verbs", bj::array{"create", "patch"}}},
+      bj::object{{"apiGroups", bj::array{""}}, {"resources", bj::array{"pods/status"}}, {"verbs", bj::array{"patch"}}},
+      bj::object{{"apiGroups", bj::array{""}}, {"resources", bj::array{"events"}}, {"verbs", bj::array{"create"}}},
   };
   EXPECT_EQ(role.at("rules").as_array(), want);
 }

@@ -71,7 +71,10 @@ class ControllerTest(unittest.TestCase):
         cls.plane = LocalPlane(KRT, ["--no-node"]).start()
         try:
             cls.plane.kubectl("apply", "-f", os.path.join(HERE, "testdata", "runtimes-crd.yaml"))
+            # The controller also watches Runs (TTL, artifact cleanup); /readyz waits for that list.
+            cls.plane.kubectl("apply", "-f", os.path.join(HERE, "..", "..", "..", "k8s", "crds", "runs.yaml"))
             wait_for("the Runtime CRD", lambda: cls.plane.kubectl("get", "runtimes", "-A", check=False).returncode == 0)
+            wait_for("the Run CRD", lambda: cls.plane.kubectl("get", "runs", "-A", check=False).returncode == 0)
             cls.plane.kubectl("apply", "-f", "-", input='{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"%s"}}' % NS)
             cls.log_path = os.path.join(cls.plane.state_dir, "controller.log")
             cls.log = open(cls.log_path, "wb")
