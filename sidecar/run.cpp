@@ -86,10 +86,13 @@ awaitable<void> daemon::drive(std::shared_ptr<active_run> a, bool recover) {
       if (!a->executing) {
         auto [st, resp] = co_await rc_->status(a->uid, rpc_timeout);
         if (is_not_found(st)) {
-          (void)co_await terminal(a, api::phase::failed, std::string(api::reason::execution_lost),
-                                  "runtime execution not found after runtimed restart", nullptr);
-          co_await cleanup(a);
-          co_return;
+          // The Runtime Server restarted too (or forgot it): the attempt is
+          // lost, and the retry policy decides, as for a loss seen live.
+          bool again = co_await fail_or_retry(a, std::string(api::reason::execution_lost),
+                                              "runtime execution not found after runtimed restart", nullptr);
+          if (!again) co_return;
+          first = false;
+          continue;
         }
         a->executing = true;
         a->started = true;

@@ -10,160 +10,17 @@ Usage: run_path_test.py BUILD_DIR SOURCE_DIR
 """
 
 import hashlib
-import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
-import time
-import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "local"))
-from localplane import LocalPlane  # noqa: E402
-
-BUILD = SOURCE = None
-TERMINAL = ("Succeeded", "Failed", "Timeout", "Cancelled")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_support import PlaneTest, main  # noqa: E402
 
 
-def binaries(build):
-    return {
-        "krt": os.path.join(build, "tools", "krt", "krt"),
-        "kruntimes/runtimed": os.path.join(build, "sidecar", "runtimed"),
-        "kruntimes/bash-runtime": os.path.join(build, "servers", "bash-runtime"),
-        "kruntimes/python-runtime": os.path.join(build, "servers", "python-runtime"),
-        "kruntimes/scheduler": os.path.join(build, "services", "scheduler", "kruntimes-scheduler"),
-        "kruntimes/controller": os.path.join(build, "services", "controller", "kruntimes-controller"),
-    }
 
-
-RUNTIME = """apiVersion: kruntimes.io/v1alpha1
-kind: Runtime
-metadata: {name: %(name)s}
-spec:
-  replicas: %(replicas)d
-  port: 9091
-  capacity: {resources: {runs: %(capacity)d}}
-%(extra)s  template:
-    spec:
-      containers:
-        - name: runtime
-          image: kruntimes/bash-runtime:0.1.0
-          args: ["--port=9091", "--work-dir=/workspace"]
-"""
-
-
-class RunPath(unittest.TestCase):
-    plane = None
-
-    @classmethod
-    def setUpClass(cls):
-        bins = binaries(BUILD)
-        args = ["--apply", os.path.join(SOURCE, "k8s", "crds")]
-        for image, path in bins.items():
-            if image != "krt":
-                args += ["--image", "%s=%s" % (image, path)]
-        cls.krt_bin = bins["krt"]
-        cls.plane = LocalPlane(bins["krt"], args).start()
-        try:
-            cls.plane.kubectl("apply", "-k", os.path.join(SOURCE, "k8s", "overlays", "local"))
-            for rt in ("bash", "python"):
-                cls.wait_runtime_ready(rt)
-        except Exception:
-            cls.dump()
-            cls.plane.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.plane:
-            cls.plane.cleanup()
-
-    @classmethod
-    def dump(cls):
-        """What a person debugging a failure wants to see."""
-        p = cls.plane
-        for args in (("get", "pods", "-A", "-o", "wide"), ("get", "runs", "-A", "-o", "wide"),
-                     ("get", "runtimes", "-A"), ("get", "events", "-A")):
-            r = p.kubectl(*args, check=False)
-            sys.stderr.write("$ kubectl %s\n%s%s\n" % (" ".join(args), r.stdout, r.stderr))
-        pods = p.kubectl("get", "pods", "-A", "-o", "json", check=False)
-        try:
-            for pod in json.loads(pods.stdout)["items"]:
-                for c in pod["spec"]["containers"]:
-                    r = p.kubectl("logs", "-n", pod["metadata"]["namespace"], pod["metadata"]["name"],
-                                  "-c", c["name"], "--tail", "30", check=False)
-                    sys.stderr.write("--- %s/%s [%s]\n%s\n" % (pod["metadata"]["namespace"],
-                                                               pod["metadata"]["name"], c["name"], r.stdout))
-        except (ValueError, KeyError):
-            pass
-
-    @classmethod
-    def wait_runtime_ready(cls, name, replicas=1, timeout=120):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            r = cls.plane.kubectl("get", "runtime", name, "-o", "json", check=False)
-            if r.returncode == 0 and json.loads(r.stdout).get("status", {}).get("readyReplicas", 0) >= replicas:
-                # Ready pods also need a fresh runtimed heartbeat before the
-                # scheduler uses them.
-                if cls.runtime_pods(name, heartbeat=True):
-                    return
-            time.sleep(0.2)
-        raise AssertionError("Runtime %s not ready within %ds" % (name, timeout))
-
-    @classmethod
-    def runtime_pods(cls, name, heartbeat=False):
-        r = cls.plane.kubectl("get", "pods", "-l", "runtime=" + name, "-o", "json", check=False)
-        if r.returncode != 0:
-            return []
-        out = []
-        for pod in json.loads(r.stdout)["items"]:
-            conds = {c["type"]: c for c in pod.get("status", {}).get("conditions", [])}
-            if conds.get("Ready", {}).get("status") != "True":
-                continue
-            if heartbeat and conds.get("kruntimes.io/RuntimedReady", {}).get("status") != "True":
-                continue
-            out.append(pod)
-        return out
-
-    # ------------------------------------------------------------ helpers
-
-    def krt(self, *args, timeout=120, input=None):
-        return subprocess.run([self.krt_bin, *args], capture_output=True, text=True, input=input,
-                              env=self.plane.env(), timeout=timeout, check=False)
-
-    def get_run(self, name):
-        return json.loads(self.plane.kubectl("get", "run", name, "-o", "json").stdout)
-
-    def wait_run(self, name, phases=TERMINAL, timeout=90, message=None):
-        deadline = time.time() + timeout
-        run = None
-        while time.time() < deadline:
-            run = self.get_run(name)
-            st = run.get("status", {})
-            if st.get("phase") in phases and (message is None or message in st.get("message", "")):
-                return run
-            time.sleep(0.05)
-        self.dump()
-        raise AssertionError("Run %s did not reach %s (message %r) within %ds: %s" %
-                             (name, phases, message, timeout, json.dumps(run.get("status") if run else None)))
-
-    def detach(self, name, *args):
-        r = self.krt("run", "--detach", "--name", name, *args)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        return name
-
-    def condition(self, run, type_):
-        for c in run.get("status", {}).get("conditions", []):
-            if c["type"] == type_:
-                return c
-        return None
-
-    def create_runtime(self, name, capacity=2, replicas=1, extra=""):
-        self.plane.kubectl("apply", "-f", "-", input=RUNTIME % {
-            "name": name, "capacity": capacity, "replicas": replicas, "extra": extra})
-
+class RunPath(PlaneTest):
     # ------------------------------------------------------------ lifecycles
 
     def test_echo_hello_prints_and_exits_zero(self):
@@ -306,23 +163,6 @@ class RunPath(unittest.TestCase):
 
     # ------------------------------------------------------------ recovery
 
-    def runtimed_pid(self, pod):
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                with open("/proc/%s/cmdline" % pid, "rb") as f:
-                    argv0 = f.read().split(b"\0")[0]
-                if not argv0.endswith(b"/runtimed"):
-                    continue
-                with open("/proc/%s/environ" % pid, "rb") as f:
-                    env = f.read().split(b"\0")
-                if ("POD_NAME=" + pod).encode() in env or ("HOSTNAME=" + pod).encode() in env:
-                    return int(pid)
-            except OSError:
-                continue
-        return None
-
     def test_runtimed_killed_mid_run_recovers_it(self):
         name = self.detach("survives-runtimed", "--", "sleep 3; echo done=yes >> $KRUNTIME_OUTPUTS")
         run = self.wait_run(name, phases=("Running",))
@@ -374,5 +214,4 @@ class RunPath(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    BUILD, SOURCE = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-    unittest.main(argv=[sys.argv[0], "-v"] + sys.argv[3:])
+    main()

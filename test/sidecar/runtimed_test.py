@@ -427,6 +427,18 @@ class RuntimedTest(unittest.TestCase):
         self.assertEqual((r["status"]["phase"], self.cond(r, "Completed")["reason"]), ("Failed", "ExecutionLost"))
         self.assertEqual(r["status"]["message"], "runtime execution not found after runtimed restart")
 
+    def test_recovery_retries_a_lost_execution(self):
+        p = self.pod()
+        script = "if [ -f again ]; then echo second; else touch again; echo $$ > pid; exec sleep 30; fi"
+        self.create_run("orphan-retried", script, retry={"maxAttempts": 2, "backoff": "100ms"})
+        self.kill_later(p, self.wait_phase("orphan-retried", "Running"))
+        p.kill9_runtimed()
+        p.kill9_fake()
+        p.start_fake()
+        p.start_runtimed()
+        r = self.wait_phase("orphan-retried", TERMINAL)
+        self.assertEqual((r["status"]["phase"], r["status"]["attempt"]), ("Succeeded", 2), r["status"])
+
     def test_server_restart_loses_the_execution(self):
         p = self.pod()
         self.create_run("lost", "echo $$ > pid; exec sleep 30")
