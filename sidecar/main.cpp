@@ -6,6 +6,7 @@
 
 #include <cxxopts.hpp>
 
+#include "lib/core/strings.hpp"
 #include "lib/kube/client.hpp"
 #include "lib/kube/config.hpp"
 #include "lib/obs/log.hpp"
@@ -15,11 +16,6 @@
 using namespace krt;
 
 namespace {
-
-std::string env_or(const char* name, std::string fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::string(v) : fallback;
-}
 
 // "host:port" or ":port"; host "" means every address.
 bool parse_bind(const std::string& s, std::string& host, std::uint16_t& port) {
@@ -71,7 +67,7 @@ awaitable<int> serve(reactor::engine& eng, runtimed::options opts, kube::load_op
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string pod_ip = env_or("POD_IP", "");
+  const std::string pod_ip = krt::env_or("POD_IP", "");
   cxxopts::Options o("runtimed",
                      "The kruntimes sidecar of a Runtime Pod: claims the Runs assigned to this pod, executes them on "
                      "the local Runtime Server and reports their status.\n"
@@ -81,7 +77,7 @@ int main(int argc, char** argv) {
                   cxxopts::value<std::string>()->default_value((pod_ip.empty() ? "127.0.0.1" : pod_ip) + ":9091"))(
       "runtime-socket", "Runtime Server gRPC target tried first, e.g. unix-abstract:kruntimes-<pod uid> "
                         "(default $KRUNTIMES_RUNTIME_SOCKET)",
-      cxxopts::value<std::string>()->default_value(env_or("KRUNTIMES_RUNTIME_SOCKET", "")))(
+      cxxopts::value<std::string>()->default_value(krt::env_or("KRUNTIMES_RUNTIME_SOCKET", "")))(
       "health-probe-bind-address", "HTTP address for /healthz, /readyz, /metrics, logs and artifacts "
                                    "(default $POD_IP:9094, else :9094)",
       cxxopts::value<std::string>()->default_value(pod_ip.empty() ? ":9094" : pod_ip + ":9094"))(
@@ -164,9 +160,9 @@ int main(int argc, char** argv) {
   opts.artifact_volume_claim = args["artifact-volume-claim"].as<std::string>();
   opts.max_artifact_bytes = args["max-artifact-bytes"].as<std::uint64_t>();
   opts.max_artifacts_bytes = args["max-artifacts-bytes"].as<std::uint64_t>();
-  opts.pod_name = env_or("POD_NAME", env_or("HOSTNAME", ""));
-  opts.pod_namespace = env_or("POD_NAMESPACE", "default");
-  opts.pod_uid = env_or("POD_UID", "");
+  opts.pod_name = krt::env_or("POD_NAME", krt::env_or("HOSTNAME", ""));
+  opts.pod_namespace = krt::env_or("POD_NAMESPACE", "default");
+  opts.pod_uid = krt::env_or("POD_UID", "");
   if (opts.pod_name.empty()) {
     std::cerr << "Error: set POD_NAME or HOSTNAME to this pod's name (the downward API's metadata.name)\n";
     return 1;

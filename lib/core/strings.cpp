@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstdlib>
 #include <random>
 
 namespace krt {
@@ -192,6 +193,11 @@ std::string repair_utf8(std::string_view s) {
     }
   }
   return out;
+}
+
+std::string env_or(const char* name, std::string fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::string(v) : fallback;
 }
 
 std::string random_suffix(std::size_t n) {

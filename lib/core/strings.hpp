@@ -32,4 +32,7 @@ bool valid_utf8(std::string_view s);
 // Lower-case alphanumerics from a per-thread generator (object name suffixes).
 std::string random_suffix(std::size_t n);
 
+// The environment variable `name`, or `fallback` when it is unset or empty.
+std::string env_or(const char* name, std::string fallback);
+
 }  // namespace krt

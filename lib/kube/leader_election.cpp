@@ -1,8 +1,12 @@
 #include "lib/kube/leader_election.hpp"
 
+#include <unistd.h>
+
 #include <boost/system/system_error.hpp>
+#include <cstdio>
 #include <random>
 
+#include "lib/core/strings.hpp"
 #include "lib/json/writer.hpp"
 
 namespace krt::kube {
@@ -24,6 +28,16 @@ std::string encode_lease(const lease& l) {
 }
 
 }  // namespace
+
+std::string candidate_identity(std::string_view fallback) {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  std::string name = env_or("POD_NAME", host[0] != '\0' ? std::string(host) : std::string(fallback));
+  std::random_device rd;
+  char suffix[9];
+  std::snprintf(suffix, sizeof suffix, "%08x", rd());
+  return name + "_" + suffix;
+}
 
 leader_elector::leader_elector(client& c, leader_election_options opts, leader_callbacks cb)
     : client_(c), opts_(std::move(opts)), cb_(std::move(cb)), log_("leader-election") {

@@ -37,6 +37,10 @@ struct leader_callbacks {
   std::function<void(const std::string& identity)> on_new_leader;
 };
 
+// A candidate identity unique per process: "<$POD_NAME, else the host name,
+// else fallback>_<8 hex digits>".
+std::string candidate_identity(std::string_view fallback);
+
 class leader_elector {
  public:
   leader_elector(client& c, leader_election_options opts, leader_callbacks cb);

@@ -1,14 +1,11 @@
 #include "services/controller/app.hpp"
 
-#include <unistd.h>
-
 #include <charconv>
-#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
-#include <random>
 
+#include "lib/core/strings.hpp"
 #include "lib/kube/config.hpp"
 #include "lib/kube/leader_election.hpp"
 #include "lib/obs/endpoint.hpp"
@@ -17,20 +14,6 @@
 namespace krt::controller {
 
 namespace {
-
-std::string env_or(const char* name, std::string dflt) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::string(v) : dflt;
-}
-
-std::string identity() {
-  char host[256] = {};
-  if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
-  std::random_device rd;
-  char suffix[17];
-  std::snprintf(suffix, sizeof suffix, "%08x%08x", rd(), rd());
-  return env_or("POD_NAME", host[0] != '\0' ? host : "kruntimes-controller") + "_" + suffix;
-}
 
 awaitable<std::string> render(obs::registry* r) { co_return r->render(); }
 
@@ -70,7 +53,7 @@ awaitable<int> run_app(reactor::engine& eng, app_options o) {
   obs::install_task_exception_logging(log);
   executor ex = eng.get_executor(0);
 
-  std::string pod_ip = env_or("POD_IP", "");
+  std::string pod_ip = krt::env_or("POD_IP", "");
   auto metrics_addr = parse_bind_address("metrics-bind-address", o.metrics_bind_address, pod_ip);
   auto health_addr = parse_bind_address("health-probe-bind-address", o.health_probe_bind_address, pod_ip);
   if (!metrics_addr || !health_addr) {
@@ -136,10 +119,10 @@ awaitable<int> run_app(reactor::engine& eng, app_options o) {
   if (o.leader_elect) {
     kube::leader_election_options le;
     le.lease_namespace = o.leader_election_namespace;
-    if (le.lease_namespace.empty()) le.lease_namespace = env_or("POD_NAMESPACE", o.controller.namespace_);
+    if (le.lease_namespace.empty()) le.lease_namespace = krt::env_or("POD_NAMESPACE", o.controller.namespace_);
     if (le.lease_namespace.empty()) le.lease_namespace = cfg->namespace_;
     le.lease_name = o.leader_election_id;
-    le.identity = identity();
+    le.identity = kube::candidate_identity("kruntimes-controller");
     kube::leader_callbacks cb;
     cb.on_started_leading = [ctl, rr, &leading, &log] {
       log.info("became the leader; starting the Runtime and Run reconcilers");

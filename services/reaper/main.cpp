@@ -2,15 +2,15 @@
 // them back to Pending (a retry, or a reschedule of a Run never claimed) or
 // fails them (SPEC §7; docs/reaper.md). Parses flags, builds the app, runs it
 // until SIGTERM.
-#include <unistd.h>
 
 #include <cstdlib>
 #include <cxxopts.hpp>
 #include <iostream>
-#include <random>
 
 #include "lib/core/time.hpp"
+#include "lib/core/strings.hpp"
 #include "lib/kube/config.hpp"
+#include "lib/kube/leader_election.hpp"
 #include "lib/obs/log.hpp"
 #include "lib/reactor/engine.hpp"
 #include "services/reaper/app.hpp"
@@ -18,22 +18,6 @@
 namespace {
 
 constexpr const char* usage_hint = "\nRun 'kruntimes-reaper --help' for usage.\n";
-
-std::string env_or(const char* name, std::string fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::string(v) : fallback;
-}
-
-std::string make_identity() {
-  char host[256] = {};
-  if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
-  std::string name = env_or("POD_NAME", host[0] != '\0' ? std::string(host) : std::string("reaper"));
-  std::random_device rd;
-  static const char* hex = "0123456789abcdef";
-  std::string suffix;
-  for (int i = 0; i < 8; ++i) suffix += hex[rd() % 16];
-  return name + "_" + suffix;
-}
 
 krt::awaitable<int> run_app(krt::reactor::engine& e, krt::reaper::app_options opts) {
   krt::obs::logger log("reaper");
@@ -121,13 +105,13 @@ int main(int argc, char** argv) {
   opts.config = std::move(*cfg);
   opts.leader_elect = args["leader-elect"].as<bool>();
   opts.lease_namespace = args["leader-election-namespace"].as<std::string>();
-  if (opts.lease_namespace.empty()) opts.lease_namespace = env_or("POD_NAMESPACE", "kruntimes-system");
-  opts.identity = make_identity();
+  if (opts.lease_namespace.empty()) opts.lease_namespace = krt::env_or("POD_NAMESPACE", "kruntimes-system");
+  opts.identity = krt::kube::candidate_identity("reaper");
   opts.metrics_address = args["metrics-bind-address"].as<std::string>();
   opts.probe_address = args["health-probe-bind-address"].as<std::string>();
   opts.reaper.namespace_ = args["namespace"].as<std::string>();
   opts.reaper.stale_threshold = std::chrono::duration_cast<std::chrono::microseconds>(*threshold);
-  opts.reaper.host = env_or("POD_NAME", opts.identity);
+  opts.reaper.host = krt::env_or("POD_NAME", opts.identity);
 
   krt::reactor::engine_options eo;
   eo.shards = 1;

@@ -1,35 +1,19 @@
 // kruntimes-scheduler: assigns Pending Runs to ready runtime pods with free
 // capacity (SPEC §3). Parses flags, builds the app, runs it until SIGTERM.
-#include <unistd.h>
 
 #include <cstdlib>
 #include <cxxopts.hpp>
 #include <iostream>
-#include <random>
 
+#include "lib/core/strings.hpp"
 #include "lib/kube/config.hpp"
+#include "lib/kube/leader_election.hpp"
 #include "lib/obs/log.hpp"
 #include "lib/reactor/engine.hpp"
 #include "lib/reactor/task_group.hpp"
 #include "services/scheduler/app.hpp"
 
 namespace {
-
-std::string env_or(const char* name, std::string fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::string(v) : fallback;
-}
-
-std::string make_identity() {
-  char host[256] = {};
-  if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
-  std::string name = env_or("POD_NAME", host[0] != '\0' ? std::string(host) : std::string("scheduler"));
-  std::random_device rd;
-  static const char* hex = "0123456789abcdef";
-  std::string suffix;
-  for (int i = 0; i < 8; ++i) suffix += hex[rd() % 16];
-  return name + "_" + suffix;
-}
 
 krt::awaitable<int> run_app(krt::reactor::engine& e, krt::scheduler::app_options opts) {
   krt::obs::logger log("scheduler");
@@ -128,8 +112,8 @@ int main(int argc, char** argv) {
   opts.namespace_ = args["namespace"].as<std::string>();
   opts.leader_elect = args["leader-elect"].as<bool>();
   opts.lease_namespace = args["leader-election-namespace"].as<std::string>();
-  if (opts.lease_namespace.empty()) opts.lease_namespace = env_or("POD_NAMESPACE", "kruntimes-system");
-  opts.identity = make_identity();
+  if (opts.lease_namespace.empty()) opts.lease_namespace = krt::env_or("POD_NAMESPACE", "kruntimes-system");
+  opts.identity = krt::kube::candidate_identity("scheduler");
   opts.metrics_address = args["metrics-bind-address"].as<std::string>();
   opts.probe_address = args["health-probe-bind-address"].as<std::string>();
 

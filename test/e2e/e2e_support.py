@@ -168,27 +168,12 @@ class PlaneTest(unittest.TestCase):
         self.plane.kubectl("apply", "-f", "-", input=RUNTIME % {
             "name": name, "capacity": capacity, "replicas": replicas, "extra": extra})
 
-    def container_pid(self, pod, binary):
-        """The pid of the process running `binary` (a basename) for `pod`."""
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                with open("/proc/%s/cmdline" % pid, "rb") as f:
-                    argv0 = f.read().split(b"\0")[0]
-                if not argv0.endswith(b"/" + binary.encode()):
-                    continue
-                with open("/proc/%s/environ" % pid, "rb") as f:
-                    env = f.read().split(b"\0")
-                if ("POD_NAME=" + pod).encode() in env or ("HOSTNAME=" + pod).encode() in env:
-                    return int(pid)
-            except OSError:
-                continue
-        return None
-
-    def plane_pids(self, binary):
-        """Pids of every container process of this plane's node running `binary`."""
-        port = "KUBERNETES_SERVICE_PORT=" + self.plane.url.rsplit(":", 1)[1]
+    def plane_pids(self, binary, pod=None):
+        """Pids of this plane's container processes running `binary` (a
+        basename), of one pod when `pod` is given."""
+        want = [("KUBERNETES_SERVICE_PORT=" + self.plane.url.rsplit(":", 1)[1]).encode()]
+        if pod is not None:
+            want.append(("HOSTNAME=" + pod).encode())
         out = []
         for pid in os.listdir("/proc"):
             if not pid.isdigit():
@@ -199,11 +184,17 @@ class PlaneTest(unittest.TestCase):
                 if not argv0.endswith(b"/" + binary.encode()):
                     continue
                 with open("/proc/%s/environ" % pid, "rb") as f:
-                    if port.encode() in f.read().split(b"\0"):
-                        out.append(int(pid))
+                    env = f.read().split(b"\0")
+                if all(w in env for w in want):
+                    out.append(int(pid))
             except OSError:
                 continue
         return out
+
+    def container_pid(self, pod, binary):
+        """The pid of the process running `binary` for `pod`, or None."""
+        pids = self.plane_pids(binary, pod)
+        return pids[0] if pids else None
 
     def runtimed_pid(self, pod):
         return self.container_pid(pod, "runtimed")
