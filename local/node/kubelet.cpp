@@ -14,6 +14,7 @@
 #include "lib/core/strings.hpp"
 #include "lib/core/time.hpp"
 #include "lib/reactor/deadline.hpp"
+#include "local/node/leftovers.hpp"
 #include "local/node/logs.hpp"
 #include "local/node/object_util.hpp"
 
@@ -170,12 +171,19 @@ kubelet::kubelet(executor ex, api_server& api, node_options opts)
 
 kubelet::~kubelet() = default;
 
+std::filesystem::path kubelet::procs_dir() const { return std::filesystem::path(opts_.state_dir) / "procs"; }
+
 void kubelet::start() {
   api_.set_pod_log_source(this);
   api_.store().on_commit([this](const store_event& ev) { on_event(ev); });
+  // Container processes of a node that was killed outright (SIGKILL leaves
+  // them running in their own sessions) go before anything starts again.
+  if (std::size_t n = kill_leftovers(procs_dir()); n > 0)
+    log_.warn("killed container processes left by a previous run", {{"processes", static_cast<std::uint64_t>(n)}});
   tasks_.spawn(bind_loop(), "binder");
   // Pods from before a restart of the control plane: their processes died
-  // with it, so they start again (as after a node reboot).
+  // with it (or were killed just above), so they start again (as after a
+  // node reboot).
   api_.store().list(pods_key, "", "", [&](const object_ptr& o) {
     on_event(store_event{event_type::added, o, nullptr});
     return true;
@@ -549,6 +557,7 @@ awaitable<void> kubelet::run_container(std::shared_ptr<pod> p, std::size_t index
       auto spawned = child_process::spawn(ex_, ps);
       if (spawned) {
         c.proc = std::move(*spawned);
+        record_process(procs_dir(), c.proc->pid());
       } else {
         error = spawned.error();
       }
@@ -575,6 +584,7 @@ awaitable<void> kubelet::run_container(std::shared_ptr<pod> p, std::size_t index
       if (spec.contains("livenessProbe")) probes.spawn(probe_loop(p, index, true), "liveness");
       auto run_start = std::chrono::steady_clock::now();
       exit_info ex = co_await c.proc->wait_info();
+      forget_process(procs_dir(), c.proc->pid());
       co_await probes.close();
       c.state = "terminated";
       c.exit_code = ex.code;

@@ -14,6 +14,7 @@
 //
 // Affinity: shard-0 only (the API server's shard).
 
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -50,6 +51,7 @@ class kubelet final : public pod_log_source {
   struct pod;
 
  private:
+  std::filesystem::path procs_dir() const;
   void on_event(const store_event& ev);
   awaitable<void> bind_loop();
   awaitable<void> run_pod(std::shared_ptr<pod> p);

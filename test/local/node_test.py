@@ -386,6 +386,40 @@ spec:
             lp.cleanup()
 
 
+    def test_a_restart_kills_what_a_killed_node_left(self):
+        """kill -9 of `krt local serve` leaves its pods' processes running (own
+        sessions); the next start on that state directory kills them."""
+        lp = LocalPlane(KRT, extra_args=["--image", "krt-test/testpod=" + TESTPOD]).start()
+        try:
+            marker = "krt-leftover-marker-%d" % os.getpid()
+            lp.kubectl("apply", "-f", "-", input="""
+apiVersion: v1
+kind: Pod
+metadata: {name: survivor, namespace: default}
+spec:
+  containers:
+  - name: main
+    image: host
+    command: ["/bin/sh", "-c", "sleep 1001 & echo %s; wait"]
+""" % marker)
+            lp.kubectl("wait", "--for=condition=Ready", "pod/survivor", "--timeout=30s")
+            lp.kill9()
+            old = set(pids_of(marker)) | set(pids_of("sleep 1001"))
+            self.assertEqual(len(old), 2, "the pod's processes should outlive a kill -9 of their node")
+            lp.start()
+            deadline = time.time() + 20
+            while time.time() < deadline and old & set(pids_of(marker) + pids_of("sleep 1001")):
+                time.sleep(0.1)
+            self.assertEqual(old & set(pids_of(marker) + pids_of("sleep 1001")), set(),
+                             "a leftover of the killed node still runs")
+            self.assertIn("killed container processes left by a previous run", lp.log_text())
+            # The pod itself starts again, as after a node reboot.
+            lp.kubectl("wait", "--for=condition=Ready", "pod/survivor", "--timeout=30s")
+            lp.stop()
+        finally:
+            lp.cleanup()
+
+
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("-")]
     if len(args) < 2:
