@@ -284,16 +284,22 @@ awaitable<kube::result<void>> runtime_controller::reconcile(std::string key) {
 
 awaitable<kube::result<bj::object>> runtime_controller::ensure(const api::runtime& rt, const kube::resource& res,
                                                                bj::object desired, bool owned) {
-  const std::string& ns = rt.metadata.namespace_;
-  std::string name = name_in(desired);
   std::string owner_uid = owned ? rt.metadata.uid : std::string();
+  co_return co_await apply_object(res, rt.metadata.namespace_, std::move(desired), std::move(owner_uid),
+                                  "runtime " + rt.metadata.name);
+}
+
+awaitable<kube::result<bj::object>> runtime_controller::apply_object(const kube::resource& res, std::string ns,
+                                                                     bj::object desired, std::string owner_uid,
+                                                                     std::string why) {
+  std::string name = name_in(desired);
   bj::object current;
   if (auto cur = cached(res, ns + "/" + name)) {
     current = to_json(*cur);
   } else {
     auto created = co_await client_.create(res, ns, bj::serialize(desired));
     if (created) {
-      log_.info("created", {{"runtime", rt.metadata.name}, {"kind", res.kind}, {"name", name}, {"namespace", ns}});
+      log_.info("created", {{"for", why}, {"kind", res.kind}, {"name", name}, {"namespace", ns}});
       co_return parse_object(*created);
     }
     if (created.error().code != kube::errc::already_exists) co_return krt::unexpected(std::move(created).error());
@@ -304,7 +310,7 @@ awaitable<kube::result<bj::object>> runtime_controller::ensure(const api::runtim
     if (!parsed) co_return parsed;
     current = std::move(*parsed);
   }
-  if (owned) {
+  if (!owner_uid.empty()) {
     if (auto other = foreign_controller(current, owner_uid); !other.empty())
       co_return kube::fail(kube::errc::conflict, res.kind + " " + ns + "/" + name +
                                                      " exists and is controlled by another object (uid " + other +
@@ -314,7 +320,7 @@ awaitable<kube::result<bj::object>> runtime_controller::ensure(const api::runtim
   auto body = bj::serialize(merged_for_update(desired, current, owner_uid));
   auto updated = co_await client_.update(res, ns, name, std::move(body));
   if (!updated) co_return krt::unexpected(std::move(updated).error());
-  log_.info("updated", {{"runtime", rt.metadata.name}, {"kind", res.kind}, {"name", name}, {"namespace", ns}});
+  log_.info("updated", {{"for", why}, {"kind", res.kind}, {"name", name}, {"namespace", ns}});
   co_return parse_object(*updated);
 }
 

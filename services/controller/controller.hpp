@@ -80,14 +80,22 @@ class runtime_controller {
   // Completes once every informer has listed.
   awaitable<void> wait_synced();
 
+  // Creates `desired` in `ns` when missing, updates it when it differs in
+  // what we set; returns the object as the server has it afterwards. The live
+  // object comes from the caches, else is read after an AlreadyExists.
+  // `owner_uid` (may be empty): the controlling owner it must have; another
+  // controller owning it is a conflict. `why` labels the log lines.
+  awaitable<kube::result<boost::json::object>> apply_object(const kube::resource& res, std::string ns,
+                                                            boost::json::object desired, std::string owner_uid,
+                                                            std::string why);
+
  private:
   awaitable<void> worker_loop();
   void enqueue_owner(const raw_object& o);
   void enqueue_namespace(const std::string& ns);
 
-  // Creates `desired` when missing, updates it when it differs in what we
-  // set; returns the object as the server has it afterwards. `owned`: the
-  // Runtime is its controlling owner (Deployment, NetworkPolicy).
+  // apply_object for one of `rt`'s objects. `owned`: the Runtime is its
+  // controlling owner (Deployment, NetworkPolicy).
   awaitable<kube::result<boost::json::object>> ensure(const api::runtime& rt, const kube::resource& res,
                                                       boost::json::object desired, bool owned);
   awaitable<kube::result<void>> write_status(const api::runtime& rt, api::runtime_status st);

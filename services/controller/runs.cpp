@@ -9,24 +9,6 @@
 
 namespace krt::controller {
 
-namespace {
-
-std::string object_name(const bj::object& o) {
-  const auto* m = o.if_contains("metadata");
-  if (m == nullptr || !m->is_object()) return {};
-  const auto* n = m->as_object().if_contains("name");
-  return n != nullptr && n->is_string() ? std::string(n->as_string()) : std::string();
-}
-
-kube::result<bj::object> parse_json_object(const std::string& text) {
-  boost::system::error_code ec;
-  auto v = bj::parse(text, ec);
-  if (ec || !v.is_object()) return kube::fail(kube::errc::decode, "the API server returned an object that is not JSON");
-  return std::move(v.as_object());
-}
-
-}  // namespace
-
 run_reconciler::run_reconciler(executor ex, kube::client& c, run_reconciler_options o,
                                runtime_controller& runtimes, obs::registry& metrics)
     : ex_(ex),
@@ -188,27 +170,8 @@ awaitable<kube::result<void>> run_reconciler::copy_store(const api::run& r, cons
 }
 
 awaitable<kube::result<void>> run_reconciler::ensure(const kube::resource& res, std::string ns, bj::object desired) {
-  std::string name = object_name(desired);
-  bj::object current;
-  if (auto cur = runtimes_.cached(res, ns + "/" + name)) {
-    current = to_json(*cur);
-  } else {
-    auto created = co_await client_.create(res, ns, bj::serialize(desired));
-    if (created) {
-      log_.info("created", {{"kind", res.kind}, {"name", name}, {"namespace", ns}, {"for", "artifact cleanup"}});
-      co_return kube::result<void>{};
-    }
-    if (created.error().code != kube::errc::already_exists) co_return krt::unexpected(std::move(created).error());
-    auto got = co_await client_.get(res, ns, name);
-    if (!got) co_return krt::unexpected(std::move(got).error());
-    auto parsed = parse_json_object(*got);
-    if (!parsed) co_return krt::unexpected(std::move(parsed).error());
-    current = std::move(*parsed);
-  }
-  if (!needs_update(desired, current, "")) co_return kube::result<void>{};
-  auto updated = co_await client_.update(res, ns, name, bj::serialize(merged_for_update(desired, current, "")));
-  if (!updated) co_return krt::unexpected(std::move(updated).error());
-  log_.info("updated", {{"kind", res.kind}, {"name", name}, {"namespace", ns}, {"for", "artifact cleanup"}});
+  auto r = co_await runtimes_.apply_object(res, std::move(ns), std::move(desired), std::string(), "artifact cleanup");
+  if (!r) co_return krt::unexpected(std::move(r).error());
   co_return kube::result<void>{};
 }
 
