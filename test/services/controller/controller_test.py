@@ -15,13 +15,13 @@ import os
 import re
 import subprocess
 import sys
-import time
 import unittest
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "local"))
-from localplane import LocalPlane  # noqa: E402
+sys.path.insert(0, os.path.join(HERE, "..", "..", "support"))
+import kubetest  # noqa: E402
+from kubetest import ServiceProcess  # noqa: E402
 
 KRT = None
 CONTROLLER = None
@@ -50,60 +50,27 @@ spec:
 """
 
 
+TEST_CRD = os.path.join(HERE, "testdata", "runtimes-crd.yaml")
+
+
 def wait_for(what, fn, timeout=30):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        try:
-            last = fn()
-        except AssertionError as e:
-            last = e
-        else:
-            if last:
-                return last
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+    """kubetest.wait_for; a failed kubectl (AssertionError) counts as not yet."""
+    return kubetest.wait_for(what, fn, timeout, retry_on=(AssertionError,))
 
 
 class ControllerTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.plane = LocalPlane(KRT, ["--no-node"]).start()
-        try:
-            cls.plane.kubectl("apply", "-f", os.path.join(HERE, "testdata", "runtimes-crd.yaml"))
-            # The controller also watches Runs (TTL, artifact cleanup); /readyz waits for that list.
-            cls.plane.kubectl("apply", "-f", os.path.join(HERE, "..", "..", "..", "k8s", "crds", "runs.yaml"))
-            wait_for("the Runtime CRD", lambda: cls.plane.kubectl("get", "runtimes", "-A", check=False).returncode == 0)
-            wait_for("the Run CRD", lambda: cls.plane.kubectl("get", "runs", "-A", check=False).returncode == 0)
-            cls.plane.kubectl("apply", "-f", "-", input='{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"%s"}}' % NS)
-            cls.log_path = os.path.join(cls.plane.state_dir, "controller.log")
-            cls.log = open(cls.log_path, "wb")
-            cls.proc = subprocess.Popen(
-                [CONTROLLER, "--kubeconfig", cls.plane.kubeconfig, "--namespace", NS,
-                 "--metrics-bind-address", "127.0.0.1:0", "--health-probe-bind-address", "127.0.0.1:0",
-                 "--default-daemon-image", "kruntimes/runtimed:test"],
-                stdin=subprocess.DEVNULL, stdout=cls.log, stderr=cls.log, env=cls.plane.env())
-        except Exception:
-            cls.plane.cleanup()
-            raise
+        # The controller also watches Runs (TTL, artifact cleanup); /readyz waits for that list.
+        cls.plane = kubetest.plane_with_crds(
+            KRT, {"runtimes": TEST_CRD, "runs": os.path.join(kubetest.CRDS, "runs.yaml")}, namespaces=[NS])
+        cls.controller = ServiceProcess.on_plane(cls.plane, CONTROLLER, "controller.log", [
+            "--namespace", NS, "--metrics-bind-address", "127.0.0.1:0", "--health-probe-bind-address", "127.0.0.1:0",
+            "--default-daemon-image", "kruntimes/runtimed:test"])
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            if cls.proc.poll() is None:
-                cls.proc.terminate()
-                try:
-                    cls.proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    cls.proc.kill()
-                    cls.proc.wait()
-            cls.log.close()
-        finally:
-            cls.plane.cleanup()
-
-    def controller_log(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode(errors="replace")
+        kubetest.stop_checked(cls.controller, cls.plane.cleanup, check=False)
 
     def get(self, kind, name, check=True):
         r = self.plane.kubectl("get", kind, name, "-n", NS, "-o", "json", check=check)
@@ -126,25 +93,17 @@ class ControllerTest(unittest.TestCase):
                 return c
         return None
 
-    def metrics_port(self):
-        ports = wait_for("the serving lines", lambda: re.findall(r'"msg":"serving".*?"port":(\d+)', self.controller_log()))
-        return ports[0]
-
     def reconciles(self):
-        with urllib.request.urlopen("http://127.0.0.1:%s/metrics" % self.metrics_port(), timeout=10) as r:
-            body = r.read().decode()
-        m = re.search(r'kruntimes_controller_reconcile_total\{result="success"\} (\S+)', body)
+        # The first "serving" line is the metrics endpoint's.
+        m = re.search(r'kruntimes_controller_reconcile_total\{result="success"\} (\S+)', self.controller.metrics(None))
         return float(m.group(1)) if m else 0.0
-
-    def assertAlive(self):
-        self.assertIsNone(self.proc.poll(), "controller exited:\n" + self.controller_log()[-3000:])
 
     # -------------------------------------------------------------- tests
 
     def test_creates_owned_objects(self):
         rt = self.apply_runtime("bash")
         d = self.deployment("bash")
-        self.assertAlive()
+        self.controller.assert_alive()
         self.assertEqual(d["metadata"]["labels"], {"runtime": "bash", "app": "kruntimes-bash"})
         owner = d["metadata"]["ownerReferences"][0]
         self.assertEqual((owner["kind"], owner["name"], owner["uid"]), ("Runtime", "bash", rt["metadata"]["uid"]))
@@ -265,8 +224,8 @@ class ControllerTest(unittest.TestCase):
         self.deployment("heal")
 
     def test_probes_and_metrics(self):
-        ports = wait_for("the serving lines", lambda: re.findall(r'"msg":"serving".*?"port":(\d+)', self.controller_log())
-                         if len(re.findall(r'"msg":"serving"', self.controller_log())) >= 2 else None)
+        ports = wait_for("the serving lines",
+                         lambda: self.controller.ports() if len(self.controller.ports()) >= 2 else None)
         self.apply_runtime("probe")
         self.deployment("probe")
         for port in ports:
@@ -289,32 +248,13 @@ class RolloutTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.plane = LocalPlane(KRT).start()
-        try:
-            cls.plane.kubectl("apply", "-f", os.path.join(HERE, "testdata", "runtimes-crd.yaml"))
-            wait_for("the Runtime CRD", lambda: cls.plane.kubectl("get", "runtimes", "-A", check=False).returncode == 0)
-            cls.log = open(os.path.join(cls.plane.state_dir, "controller.log"), "wb")
-            cls.proc = subprocess.Popen(
-                [CONTROLLER, "--kubeconfig", cls.plane.kubeconfig, "--leader-elect=false",
-                 "--metrics-bind-address", "0", "--health-probe-bind-address", "0"],
-                stdin=subprocess.DEVNULL, stdout=cls.log, stderr=cls.log, env=cls.plane.env())
-        except Exception:
-            cls.plane.cleanup()
-            raise
+        cls.plane = kubetest.plane_with_crds(KRT, {"runtimes": TEST_CRD}, extra_args=())
+        cls.controller = ServiceProcess.on_plane(cls.plane, CONTROLLER, "controller.log", [
+            "--leader-elect=false", "--metrics-bind-address", "0", "--health-probe-bind-address", "0"])
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            if cls.proc.poll() is None:
-                cls.proc.terminate()
-                try:
-                    cls.proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    cls.proc.kill()
-                    cls.proc.wait()
-            cls.log.close()
-        finally:
-            cls.plane.cleanup()
+        kubetest.stop_checked(cls.controller, cls.plane.cleanup, check=False)
 
     def replica_sets(self):
         r = self.plane.kubectl("get", "replicasets", "-n", "default", "-l", "runtime=roll", "-o", "json")
@@ -338,11 +278,10 @@ class RolloutTest(unittest.TestCase):
         self.assertEqual(images, ["kruntimes/bash-runtime:0.1.0", "kruntimes/bash-runtime:0.2.0"])
         self.plane.kubectl("delete", "runtime", "roll")
         wait_for("the ReplicaSets to be collected", lambda: not self.replica_sets())
-        self.assertIsNone(self.proc.poll())
+        self.assertTrue(self.controller.alive())
         # The Deployment controller's status writes and defaults caused no
         # update of ours: one update, for the one template change.
-        with open(os.path.join(self.plane.state_dir, "controller.log")) as f:
-            updates = [l for l in f if '"msg":"updated"' in l and '"kind":"Deployment"' in l]
+        updates = [line for line in self.controller.logged("updated") if '"kind":"Deployment"' in line]
         self.assertEqual(len(updates), 1, updates)
 
 
@@ -350,21 +289,16 @@ class RealCrdTest(unittest.TestCase):
     """With the project's own CRD (k8s/crds/runtimes.yaml): its schema accepts
     the status we write (conditions with every required field)."""
 
-    CRD = os.path.join(HERE, "..", "..", "..", "k8s", "crds", "runtimes.yaml")
+    CRD = os.path.join(kubetest.CRDS, "runtimes.yaml")
 
     def test_status_accepted_by_the_real_schema(self):
         if not os.path.exists(self.CRD):
             self.skipTest("k8s/crds/runtimes.yaml is not there yet")
-        plane = LocalPlane(KRT, ["--no-node"]).start()
+        plane = kubetest.plane_with_crds(KRT, {"runtimes": self.CRD})
         proc = None
         try:
-            plane.kubectl("apply", "-f", self.CRD)
-            wait_for("the Runtime CRD", lambda: plane.kubectl("get", "runtimes", "-A", check=False).returncode == 0)
-            log = open(os.path.join(plane.state_dir, "controller.log"), "wb")
-            proc = subprocess.Popen(
-                [CONTROLLER, "--kubeconfig", plane.kubeconfig, "--leader-elect=false",
-                 "--metrics-bind-address", "0", "--health-probe-bind-address", "0"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=plane.env())
+            proc = ServiceProcess.on_plane(plane, CONTROLLER, "controller.log", [
+                "--leader-elect=false", "--metrics-bind-address", "0", "--health-probe-bind-address", "0"])
             plane.kubectl("apply", "-f", "-", input=RUNTIME % {"name": "real", "ns": "default", "image": "img:1"})
 
             def ready_condition():
@@ -374,14 +308,10 @@ class RealCrdTest(unittest.TestCase):
             c = wait_for("the Ready condition", ready_condition)
             self.assertEqual(c["reason"], "ReplicasNotReady")
             plane.kubectl("get", "deployment", "runtime-real")
-            proc.terminate()
-            self.assertEqual(proc.wait(timeout=15), 0, "SIGTERM should end the controller with 0")
+            self.assertEqual(proc.stop(timeout=15), 0, "SIGTERM should end the controller with 0")
         finally:
             if proc is not None:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-                log.close()
+                proc.stop()
             plane.cleanup()
 
 

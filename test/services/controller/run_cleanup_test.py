@@ -9,26 +9,22 @@ Deployment; an s3 store gets a Warning Event instead.
 Usage: run_cleanup_test.py /path/to/krt /path/to/kruntimes-controller [unittest args...]
 """
 
-import datetime
-import hashlib
 import json
 import os
 import re
 import subprocess
 import sys
-import time
 import unittest
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..", "..", "..")
-sys.path.insert(0, os.path.join(ROOT, "test", "local"))
-from localplane import LocalPlane  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "test", "support"))
+import kubetest  # noqa: E402
+from kubetest import ARTIFACT_FINALIZER as FINALIZER, now_micro, store_hash, wait_for  # noqa: E402
 
 KRT = None
 CONTROLLER = None
 NS = "ttl-test"
-FINALIZER = "kruntimes.io/artifact-cleanup"
 
 RUNTIME = """
 apiVersion: kruntimes.io/v1alpha1
@@ -46,75 +42,21 @@ spec:
 """
 
 
-def wait_for(what, fn, timeout=30):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
-
-
-def store_hash(store):
-    # Go's encoding/json of the store spec in SPEC §8's field order (the
-    # dicts below are written in that order), compact, HTML-safe.
-    text = json.dumps(store, separators=(",", ":"))
-    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def now_rfc3339(delta_seconds=0):
-    t = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=delta_seconds)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 class RunSideTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.plane = LocalPlane(KRT, ["--no-node"]).start()
-        try:
-            for crd in ("runs.yaml", "runtimes.yaml"):
-                cls.plane.kubectl("apply", "-f", os.path.join(ROOT, "k8s", "crds", crd))
-            for kind in ("runs", "runtimes"):
-                wait_for(kind + " CRD", lambda: cls.plane.kubectl("get", kind, "-A", check=False).returncode == 0)
-            cls.plane.kubectl("apply", "-f", "-",
-                              input='{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"%s"}}' % NS)
-            cls.log_path = os.path.join(cls.plane.state_dir, "controller.log")
-            cls.log = open(cls.log_path, "wb")
-            cls.proc = subprocess.Popen(
-                [CONTROLLER, "--kubeconfig", cls.plane.kubeconfig, "--namespace", NS, "--leader-elect=false",
-                 "--metrics-bind-address", "127.0.0.1:0", "--health-probe-bind-address", "0",
-                 "--runtime-maintainer-image", "kruntimes/maintainer:test",
-                 "--runtime-maintainer-image-pull-secrets", "reg-a, reg-b"],
-                stdin=subprocess.DEVNULL, stdout=cls.log, stderr=cls.log, env=cls.plane.env())
-        except Exception:
-            cls.plane.cleanup()
-            raise
+        crds = {kind: os.path.join(kubetest.CRDS, kind + ".yaml") for kind in ("runs", "runtimes")}
+        cls.plane = kubetest.plane_with_crds(KRT, crds, namespaces=[NS])
+        cls.controller = kubetest.ServiceProcess.on_plane(cls.plane, CONTROLLER, "controller.log", [
+            "--namespace", NS, "--leader-elect=false", "--metrics-bind-address", "127.0.0.1:0",
+            "--health-probe-bind-address", "0", "--runtime-maintainer-image", "kruntimes/maintainer:test",
+            "--runtime-maintainer-image-pull-secrets", "reg-a, reg-b"])
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            if cls.proc.poll() is None:
-                cls.proc.terminate()
-                try:
-                    cls.proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    cls.proc.kill()
-                    cls.proc.wait()
-            cls.log.close()
-        finally:
-            cls.plane.cleanup()
+        kubetest.stop_checked(cls.controller, cls.plane.cleanup, check=False)
 
     # -------------------------------------------------------------- helpers
-
-    def controller_log(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode(errors="replace")
-
-    def assertAlive(self):
-        self.assertIsNone(self.proc.poll(), "controller exited:\n" + self.controller_log()[-3000:])
 
     def get(self, kind, name):
         r = self.plane.kubectl("get", kind, name, "-n", NS, "-o", "json", check=False)
@@ -136,14 +78,11 @@ class RunSideTest(unittest.TestCase):
                            "-p", json.dumps({"status": status}))
 
     def finish(self, name, completed=None, phase="Succeeded"):
-        self.patch_status(name, {"phase": phase, "startTime": now_rfc3339(-5),
-                                 "completionTime": completed or now_rfc3339()})
+        self.patch_status(name, {"phase": phase, "startTime": now_micro(-5),
+                                 "completionTime": completed or now_micro()})
 
     def metric(self, text):
-        port = wait_for("the serving line", lambda: re.findall(r'"msg":"serving".*?"port":(\d+)', self.controller_log()))[0]
-        with urllib.request.urlopen("http://127.0.0.1:%s/metrics" % port, timeout=10) as r:
-            body = r.read().decode()
-        m = re.search(re.escape(text) + r" (\S+)", body)
+        m = re.search(re.escape(text) + r" (\S+)", self.controller.metrics(None))  # the only "serving" line
         return float(m.group(1)) if m else 0.0
 
     def drop_finalizers(self, name):
@@ -156,21 +95,21 @@ class RunSideTest(unittest.TestCase):
         # Left alone: ttl 0, no ttl, not finished, finished long ago without ttl.
         for name, ttl in (("keep-zero", 0), ("keep-unset", None), ("keep-running", 1)):
             self.create_run(name, ttl=ttl)
-        self.finish("keep-zero", completed=now_rfc3339(-3600))
-        self.finish("keep-unset", completed=now_rfc3339(-3600))
-        self.patch_status("keep-running", {"phase": "Running", "startTime": now_rfc3339(-3600)})
+        self.finish("keep-zero", completed=now_micro(-3600))
+        self.finish("keep-unset", completed=now_micro(-3600))
+        self.patch_status("keep-running", {"phase": "Running", "startTime": now_micro(-3600)})
         # Expired long ago (deleted at once) and due in 2 s (deleted by the timer).
         self.create_run("expired", ttl=60)
-        self.finish("expired", completed=now_rfc3339(-3600), phase="Failed")
+        self.finish("expired", completed=now_micro(-3600), phase="Failed")
         self.create_run("soon", ttl=2)
         self.finish("soon")
         wait_for("the expired Run to go", lambda: self.get("run", "expired") is None)
         wait_for("the Run with a 2 s TTL to go", lambda: self.get("run", "soon") is None)
-        self.assertAlive()
+        self.controller.assert_alive()
         for name in ("keep-zero", "keep-unset", "keep-running"):
             self.assertIsNotNone(self.get("run", name), name + " must not be deleted")
         self.assertEqual(self.metric('kruntimes_controller_runs_deleted_total{reason="ttl"}'), 2.0)
-        self.assertIn("TTL expired", self.controller_log())
+        self.assertIn("TTL expired", self.controller.text())
 
     def test_cleanup_filesystem(self):
         store = {"driver": "filesystem", "filesystem": {"volumeClaimName": "artifacts"}}
@@ -185,7 +124,7 @@ class RunSideTest(unittest.TestCase):
         self.plane.kubectl("delete", "run", "art", "-n", NS, "--wait=false")
 
         d = wait_for("the maintainer Deployment", lambda: self.get("deployment", "runtime-maintainer-" + h))
-        self.assertAlive()
+        self.controller.assert_alive()
         labels = {"app.kubernetes.io/name": "kruntimes", "app.kubernetes.io/component": "runtime-maintainer",
                   "kruntimes.io/artifact-store-hash": h}
         self.assertEqual(d["metadata"]["labels"], labels)

@@ -9,11 +9,9 @@ bad flags.
 Usage: maintainer_test.py /path/to/krt /path/to/kruntimes-maintainer [unittest args...]
 """
 
-import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -22,42 +20,20 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..", "..", "..")
-sys.path.insert(0, os.path.join(ROOT, "test", "local"))
-from localplane import LocalPlane  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "test", "support"))
+import kubetest  # noqa: E402
+from kubetest import ARTIFACT_FINALIZER as FINALIZER, store_hash, wait_for  # noqa: E402
 
 KRT = None
 MAINTAINER = None
-FINALIZER = "kruntimes.io/artifact-cleanup"
 STORE = {"driver": "filesystem", "filesystem": {"volumeClaimName": "artifacts"}}
 OTHER_STORE = {"driver": "filesystem", "filesystem": {"volumeClaimName": "elsewhere"}}
-
-
-def store_hash(store):
-    text = json.dumps(store, separators=(",", ":"))  # SPEC §8 order: the dicts are written in it
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def wait_for(what, fn, timeout=30):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
 
 
 class MaintainerTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.plane = LocalPlane(KRT, ["--no-node"]).start()
-        try:
-            cls.plane.kubectl("apply", "-f", os.path.join(ROOT, "k8s", "crds", "runs.yaml"))
-            wait_for("the Run CRD", lambda: cls.plane.kubectl("get", "runs", "-A", check=False).returncode == 0)
-        except Exception:
-            cls.plane.cleanup()
-            raise
+        cls.plane = kubetest.plane_with_crds(KRT, {"runs": os.path.join(kubetest.CRDS, "runs.yaml")})
 
     @classmethod
     def tearDownClass(cls):
@@ -65,17 +41,14 @@ class MaintainerTest(unittest.TestCase):
 
     def setUp(self):
         self.root = tempfile.mkdtemp(prefix="maintainer-root-")
-        self.procs = []
+        self.services = []
         self.ns = "m-" + self._testMethodName.replace("_", "-")[5:][:40].strip("-")
         self.plane.kubectl("apply", "-f", "-",
                            input='{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"%s"}}' % self.ns)
 
     def tearDown(self):
-        for p, log in self.procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-            log.close()
+        for svc in self.services:
+            svc.stop()
         # Let the namespace's Runs go so nothing waits on our finalizer.
         r = self.plane.kubectl("get", "runs", "-n", self.ns, "-o", "json", check=False)
         if r.returncode == 0:
@@ -115,19 +88,12 @@ class MaintainerTest(unittest.TestCase):
         wait_for("deletionTimestamp on " + name, lambda: self.get(name)["metadata"].get("deletionTimestamp"))
 
     def start(self, *extra):
-        log_path = os.path.join(self.plane.state_dir, self.ns + ".log")
-        log = open(log_path, "wb")
-        p = subprocess.Popen([MAINTAINER, "--kubeconfig", self.plane.kubeconfig, "--run-namespace", self.ns,
-                              "--filesystem-root", self.root, "--filesystem-volume-claim", "artifacts",
-                              "--interval", "200ms", *extra],
-                             stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=self.plane.env())
-        self.procs.append((p, log))
-        self.log_path = log_path
-        return p
-
-    def log_text(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode(errors="replace")
+        svc = kubetest.ServiceProcess(MAINTAINER, [
+            "--kubeconfig", self.plane.kubeconfig, "--run-namespace", self.ns, "--filesystem-root", self.root,
+            "--filesystem-volume-claim", "artifacts", "--interval", "200ms", *extra],
+            os.path.join(self.plane.state_dir, self.ns + ".log"), self.plane.env())
+        self.services.append(svc)
+        return svc
 
     def run_once(self, *extra, env=None):
         return subprocess.run([MAINTAINER, "--kubeconfig", self.plane.kubeconfig, "--run-namespace", self.ns,
@@ -169,12 +135,11 @@ class MaintainerTest(unittest.TestCase):
             return [e for e in json.loads(r.stdout)["items"]
                     if e.get("reason") == "ArtifactsDeleted" and e["involvedObject"]["uid"] == gone]
         wait_for("the ArtifactsDeleted Event", deleted_event)
-        lines = [json.loads(line) for line in self.log_text().splitlines() if line.startswith("{")]
+        lines = [json.loads(line) for line in p.text().splitlines() if line.startswith("{")]
         self.assertTrue(any(line.get("run_uid") == gone and "deleted" in line.get("msg", "") for line in lines))
         self.assertTrue(any(line.get("run_uid") == "orphan-old" for line in lines))
-        self.assertIsNone(p.poll())
-        p.send_signal(signal.SIGTERM)
-        self.assertEqual(p.wait(timeout=15), 0)
+        self.assertTrue(p.alive())
+        self.assertEqual(p.stop(timeout=15), 0)
 
     def test_run_uid_once(self):
         uid = self.make_run("single")

@@ -28,51 +28,29 @@ placed again on a live pod.
 import datetime
 import os
 import re
-import signal
 import subprocess
 import sys
-import threading
 import time
 import unittest
-import urllib.request
 import warnings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
-sys.path.insert(0, os.path.join(REPO, "test", "local"))
-from localplane import LocalPlane  # noqa: E402
+sys.path.insert(0, os.path.join(REPO, "test", "support"))
+import kubetest  # noqa: E402
+from kubetest import G, V, P, HEARTBEAT_CONDITION, LocalPlane, now_micro, wait_for  # noqa: E402
 
 from kubernetes import client, config  # noqa: E402
-from kubernetes.client.rest import ApiException  # noqa: E402
 
 KRT = None
 REAPER = None
 SCHEDULER = None  # optional third argument
-G, V, P = "kruntimes.io", "v1alpha1", "runs"
-HEARTBEAT_CONDITION = "kruntimes.io/RuntimedReady"
 THRESHOLD = 4.0  # --stale-threshold of the reapers under test (seconds); heartbeats every 0.5 s
 MICRO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
 
-def now_micro(offset=0.0):
-    t = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=offset)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def parse_time(s):
     return datetime.datetime.strptime(s.replace("Z", ""), "%Y-%m-%dT%H:%M:%S.%f" if "." in s else "%Y-%m-%dT%H:%M:%S")
-
-
-def wait_for(fn, timeout=20.0, what="condition"):
-    """Polls fn until it returns a truthy value; fails after timeout."""
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for %s (last value: %r)" % (what, last))
 
 
 def condition(status, ctype):
@@ -80,125 +58,40 @@ def condition(status, ctype):
     return found[0] if found else None
 
 
-class Reaper:
-    """One kruntimes-reaper process with its own log file."""
+class Reaper(kubetest.Replica):
+    """One kruntimes-reaper replica with its own log file."""
 
-    def __init__(self, lp, name, extra=()):
-        self.log_path = os.path.join(lp.state_dir, "reaper-%s.log" % name)
-        self.log = open(self.log_path, "wb")
-        env = lp.env()
-        env["POD_NAME"] = "reaper-" + name
-        self.proc = subprocess.Popen(
-            [REAPER, "--kubeconfig", lp.kubeconfig, "--metrics-bind-address", "127.0.0.1:0",
-             "--health-probe-bind-address", "127.0.0.1:0", "--leader-election-namespace", "default",
-             "--stale-threshold", "%gs" % THRESHOLD, *extra],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, env=env)
-
-    def text(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode(errors="replace")
-
-    def port(self, what):
-        def find():
-            m = re.search(r'"msg":"serving %s".*?"port":(\d+)' % what, self.text())
-            return int(m.group(1)) if m else None
-        return wait_for(find, 20, "reaper to serve %s" % what)
-
-    def get(self, what, path):
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.port(what), path), timeout=10) as r:
-            return r.status, r.read().decode()
-
-    def metrics(self):
-        return self.get("metrics", "/metrics")[1]
-
-    def metric(self, pattern):
-        m = re.search(r"(?m)^" + pattern + r" (\d+(?:\.\d+)?(?:e[+-]?\d+)?)$", self.metrics())
-        return float(m.group(1)) if m else None
+    def __init__(self, c, name, extra=()):
+        """Started on Cluster c, which stops it when closed."""
+        super().__init__(REAPER, c.lp, "reaper-" + name, ["--stale-threshold", "%gs" % THRESHOLD, *extra])
+        c.adopt(self)
 
     def stale_lines(self):
-        return [line for line in self.text().splitlines() if '"msg":"stale Run"' in line]
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if not self.log.closed:
-            self.log.close()
-        return self.proc.returncode
+        return self.logged("stale Run")
 
 
-class Cluster:
-    """The local control plane with the Run CRD and helpers for fake pods and Runs."""
+class Cluster(kubetest.Cluster):
+    """The local control plane with the Run CRD, fake pods heartbeating every
+    0.5 s (well inside THRESHOLD, so a fresh fake never looks stale) and Runs
+    written as the scheduler and runtimed leave them."""
 
     def __init__(self):
-        crds = os.path.join(REPO, "k8s", "crds")
-        self.lp = LocalPlane(KRT, extra_args=["--apply", crds]).start()
-        self.api = config.new_client_from_config(config_file=self.lp.kubeconfig)
-        self.core = client.CoreV1Api(self.api)
-        self.co = client.CustomObjectsApi(self.api)
-        self.fresh = {}  # (ns, pod) -> Ready lastTransitionTime, for the pods kept heartbeating
-        self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        self.beater = threading.Thread(target=self._heartbeat_loop, daemon=True)
-        self.beater.start()
-
-    def close(self):
-        self.stopping.set()
-        self.beater.join(timeout=10)
-        self.api.close()
-        self.lp.cleanup()
-
-    def namespace(self, name):
-        self.core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-        return name
-
-    # ---- fake runtime pods
+        super().__init__(KRT, heartbeat_interval=0.5)
 
     def pod(self, ns, name, ready=True, keep_fresh=True, labelled=True):
         labels = {"runtime": "bash"} if labelled else {"app": "not-a-runtime-pod"}
-        body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels},
-                "spec": {"nodeName": "fake-node", "containers": [{"name": "runtime", "image": "fake/runtime"}]}}
-        uid = self.core.create_namespaced_pod(ns, body).metadata.uid
+        uid = self.create_pod(ns, name, labels)
         ts = self.set_pod_status(ns, name, ready=ready)
-        with self.lock:
-            if keep_fresh:
-                self.fresh[(ns, name)] = ts
+        if keep_fresh:
+            self.keep_fresh(ns, name, ready=True, ready_since=ts)
         return uid, ts
 
     def set_pod_status(self, ns, name, ready=True, ready_since=None):
-        ts = now_micro()
-        status = {"phase": "Running", "podIP": "127.9.9.9", "conditions": [
-            {"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": ready_since or ts},
-            {"type": HEARTBEAT_CONDITION, "status": "True", "reason": "Heartbeat", "message": "",
-             "lastProbeTime": ts, "lastTransitionTime": ts},
-        ]}
-        self.core.patch_namespaced_pod_status(name, ns, {"status": status})
-        return ts
-
-    def stop_heartbeat(self, ns, name):
-        with self.lock:
-            self.fresh.pop((ns, name), None)
-
-    def _heartbeat_loop(self):
-        # Well inside THRESHOLD, so a fresh fake never looks stale.
-        while not self.stopping.wait(0.5):
-            with self.lock:
-                items = list(self.fresh.items())
-            for (ns, name), since in items:
-                try:
-                    self.set_pod_status(ns, name, ready=True, ready_since=since)
-                except ApiException:
-                    pass
+        return self.write_pod_status(ns, name, ready=ready, ready_since=ready_since)
 
     def delete_pod(self, ns, name, grace=0):
         self.stop_heartbeat(ns, name)
         self.core.delete_namespaced_pod(name, ns, grace_period_seconds=grace)
-
-    # ---- runs
 
     def run(self, ns, name, pod, pod_uid, phase="Running", max_attempts=None, attempt=None, reasons=None):
         spec = {"runtime": "bash", "source": {"inline": "echo hi"}, "mode": {"task": {}}}
@@ -206,8 +99,7 @@ class Cluster:
             spec["retryPolicy"] = {"maxAttempts": max_attempts, "backoff": "1s"}
             if reasons:
                 spec["retryPolicy"]["retryableReasons"] = reasons
-        body = {"apiVersion": "%s/%s" % (G, V), "kind": "Run", "metadata": {"name": name}, "spec": spec}
-        self.co.create_namespaced_custom_object(G, V, ns, P, body)
+        self.create_run(ns, name, spec)
         t = now_micro()
         st = {"phase": phase, "assignedPod": pod, "assignedPodUID": pod_uid, "message": "before the reaper",
               "conditions": [{"type": "Scheduled", "status": "True", "reason": "Assigned",
@@ -218,46 +110,19 @@ class Cluster:
             st["startTime"] = t
             st["conditions"].append({"type": "Running", "status": "True", "reason": "Claimed",
                                      "message": "claimed by runtimed", "lastTransitionTime": t})
-        return self.co.patch_namespaced_custom_object_status(G, V, ns, P, name, {"status": st})
-
-    def get_run(self, ns, name):
-        return self.co.get_namespaced_custom_object(G, V, ns, P, name)
-
-    def status(self, ns, name):
-        return self.get_run(ns, name).get("status") or {}
-
-    def wait_phase(self, ns, name, phase, timeout=30):
-        return wait_for(lambda: self.status(ns, name) if self.status(ns, name).get("phase") == phase else None,
-                        timeout, "Run %s/%s to be %s" % (ns, name, phase))
-
-    def events(self, ns, run_name):
-        return [e for e in self.core.list_namespaced_event(ns).items if e.involved_object.name == run_name]
-
-    def wait_event(self, ns, run_name, reason):
-        return wait_for(lambda: [e for e in self.events(ns, run_name) if e.reason == reason], 20,
-                        "event %s on %s" % (reason, run_name))[0]
+        return self.patch_run_status(ns, name, st)
 
 
 class ReaperTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.c = Cluster()
-        cls.r = Reaper(cls.c.lp, "main")
-        try:
-            wait_for(lambda: '"msg":"became leader"' in cls.r.text(), 30, "the reaper to lead")
-            wait_for(lambda: '"msg":"informers synced"' in cls.r.text(), 30, "the reaper to sync")
-        except AssertionError:
-            log = cls.r.text()
-            cls.r.stop()
-            cls.c.close()
-            raise AssertionError("reaper did not start; its log:\n" + log[-3000:])
+        cls.r = Reaper(cls.c, "main")
+        kubetest.wait_started(cls.r, cls.c.close, "became leader", "informers synced")
 
     @classmethod
     def tearDownClass(cls):
-        rc = cls.r.stop()
-        cls.c.close()
-        if rc != 0:
-            raise AssertionError("reaper exited with %r" % rc)
+        kubetest.stop_checked(cls.r, cls.c.close)
 
     def assert_terminal(self, st, reason, message):
         self.assertEqual(st["message"], message)
@@ -376,8 +241,8 @@ class ReaperTest(unittest.TestCase):
         # Absence of action, so it takes time: two threshold periods and
         # several timer-driven re-checks (the heartbeats of a fresh pod do not
         # trigger checks; the timers do).
-        wait_for(lambda: time.time() > created + 2 * THRESHOLD and
-                 self.r.metric("kruntimes_reaper_checks_total") >= checks + 6, 30, "re-checks")
+        wait_for("re-checks", lambda: time.time() > created + 2 * THRESHOLD and
+                 self.r.metric("kruntimes_reaper_checks_total") >= checks + 6, 30)
         for b in before:
             now = c.get_run(ns, b["metadata"]["name"])
             self.assertEqual(now["metadata"]["resourceVersion"], b["metadata"]["resourceVersion"])
@@ -389,8 +254,9 @@ class ReaperTest(unittest.TestCase):
         c.run(ns, "r1", "p1", uid)
         c.delete_pod(ns, "p1")
         c.wait_phase(ns, "r1", "Failed")
-        wait_for(lambda: (self.r.metric(r'kruntimes_reaper_stale_runs_total\{reason="PodGone",action="failed"\}')
-                          or 0) >= 1, 10, "the stale counter")
+        wait_for("the stale counter",
+                 lambda: (self.r.metric(r'kruntimes_reaper_stale_runs_total\{reason="PodGone",action="failed"\}')
+                          or 0) >= 1, 10)
         text = self.r.metrics()
         self.assertRegex(text, r'kruntimes_reaper_stale_runs_total\{reason="PodUnhealthy",action="rescheduled"\} ')
         self.assertRegex(text, r"kruntimes_reaper_checks_total [1-9]")
@@ -403,14 +269,12 @@ class ReaperTest(unittest.TestCase):
 
 class LeaderElectionTest(unittest.TestCase):
     def test_only_the_leader_writes_and_a_standby_takes_over(self):
-        c = Cluster()
-        a = b = None
-        try:
+        with Cluster() as c:
             ns = c.namespace("ha")
-            a = Reaper(c.lp, "a")
-            wait_for(lambda: '"msg":"became leader"' in a.text(), 30, "replica a to lead")
-            b = Reaper(c.lp, "b")
-            wait_for(lambda: '"msg":"informers synced"' in b.text(), 30, "replica b to sync")
+            a = Reaper(c, "a")
+            wait_for("replica a to lead", lambda: '"msg":"became leader"' in a.text(), 30)
+            b = Reaper(c, "b")
+            wait_for("replica b to sync", lambda: '"msg":"informers synced"' in b.text(), 30)
             names = ["h%d" % i for i in range(4)]
             for n in names:
                 uid, _ = c.pod(ns, "pod-" + n)
@@ -426,18 +290,13 @@ class LeaderElectionTest(unittest.TestCase):
             self.assertEqual(len(a.stale_lines()), len(names))
             self.assertEqual(b.stale_lines(), [])
             self.assertEqual(len(c.events(ns, "h0")), 1, "one Event per stale Run")
-            wait_for(lambda: '"msg":"became leader"' in b.text(), 30, "replica b to lead")
+            wait_for("replica b to lead", lambda: '"msg":"became leader"' in b.text(), 30)
             uid, _ = c.pod(ns, "pod-late")
             c.run(ns, "late", "pod-late", uid)
             c.delete_pod(ns, "pod-late")
             c.wait_phase(ns, "late", "Failed")
             self.assertEqual(b.stop(), 0)
             self.assertEqual(len(b.stale_lines()), 1)
-        finally:
-            for s in (a, b):
-                if s is not None:
-                    s.stop()
-            c.close()
 
 
 class PreconditionTest(unittest.TestCase):
@@ -446,14 +305,12 @@ class PreconditionTest(unittest.TestCase):
         # precondition lets exactly one write per Run win, and the loser
         # decides again from the current Run (no longer watched) instead of
         # writing blindly.
-        c = Cluster()
-        a = b = None
-        try:
+        with Cluster() as c:
             ns = c.namespace("race")
-            a = Reaper(c.lp, "a", extra=["--leader-elect=false"])
-            b = Reaper(c.lp, "b", extra=["--leader-elect=false"])
+            a = Reaper(c, "a", extra=["--leader-elect=false"])
+            b = Reaper(c, "b", extra=["--leader-elect=false"])
             for s in (a, b):
-                wait_for(lambda: '"msg":"informers synced"' in s.text(), 30, "replicas to sync")
+                wait_for("replicas to sync", lambda: '"msg":"informers synced"' in s.text(), 30)
             names = ["x%02d" % i for i in range(12)]
             uid, _ = c.pod(ns, "shared")
             for i, n in enumerate(names):
@@ -474,11 +331,6 @@ class PreconditionTest(unittest.TestCase):
                 self.assertEqual(s.text().count("status write conflicted"), conflicts[s])
             for n in names:
                 self.assertEqual(len([e for e in c.events(ns, n) if e.reason.startswith("StaleRun")]), 1, n)
-        finally:
-            for s in (a, b):
-                if s is not None:
-                    s.stop()
-            c.close()
 
 
 class WithSchedulerTest(unittest.TestCase):
@@ -490,23 +342,16 @@ class WithSchedulerTest(unittest.TestCase):
             self.skipTest("no scheduler binary given")
 
     def test_retried_and_rescheduled_runs_are_placed_again(self):
-        c = Cluster()
-        r = sched = None
-        try:
+        with Cluster() as c:
             ns = c.namespace("loop")
             c.pod(ns, "pod-a")
             c.pod(ns, "pod-b")
-            r = Reaper(c.lp, "loop")
-            env = c.lp.env()
-            sched_log = open(os.path.join(c.lp.state_dir, "scheduler.log"), "wb")
-            sched = subprocess.Popen(
-                [SCHEDULER, "--kubeconfig", c.lp.kubeconfig, "--leader-elect=false",
-                 "--metrics-bind-address", "0", "--health-probe-bind-address", "0"],
-                stdin=subprocess.DEVNULL, stdout=sched_log, stderr=sched_log, env=env)
-            body = {"apiVersion": "%s/%s" % (G, V), "kind": "Run", "metadata": {"name": "retry"},
-                    "spec": {"runtime": "bash", "source": {"inline": "echo hi"}, "mode": {"task": {}},
-                             "retryPolicy": {"maxAttempts": 2, "backoff": "1s"}}}
-            c.co.create_namespaced_custom_object(G, V, ns, P, body)
+            Reaper(c, "loop")
+            c.adopt(kubetest.ServiceProcess.on_plane(c.lp, SCHEDULER, "scheduler.log", [
+                "--leader-elect=false", "--metrics-bind-address", "0", "--health-probe-bind-address", "0"]))
+            spec = {"runtime": "bash", "source": {"inline": "echo hi"}, "mode": {"task": {}},
+                    "retryPolicy": {"maxAttempts": 2, "backoff": "1s"}}
+            c.create_run(ns, "retry", spec)
             first = c.wait_phase(ns, "retry", "Scheduled")["assignedPod"]
             # Claimed, as runtimed would; then its pod dies.
             st = c.status(ns, "retry")
@@ -514,7 +359,7 @@ class WithSchedulerTest(unittest.TestCase):
             st.update({"phase": "Running", "startTime": t})
             st["conditions"].append({"type": "Running", "status": "True", "reason": "Claimed",
                                      "message": "claimed by runtimed", "lastTransitionTime": t})
-            c.co.patch_namespaced_custom_object_status(G, V, ns, P, "retry", {"status": st})
+            c.patch_run_status(ns, "retry", st)
             c.delete_pod(ns, first)
             again = c.wait_phase(ns, "retry", "Scheduled")
             other = "pod-b" if first == "pod-a" else "pod-a"
@@ -526,28 +371,16 @@ class WithSchedulerTest(unittest.TestCase):
             # A Run assigned but never claimed: its pod dies, it is placed
             # again at once, attempt unchanged.
             c.pod(ns, "pod-c")
-            body["metadata"]["name"] = "unclaimed"
-            del body["spec"]["retryPolicy"]
-            c.co.create_namespaced_custom_object(G, V, ns, P, body)
+            del spec["retryPolicy"]
+            c.create_run(ns, "unclaimed", spec)
             first = c.wait_phase(ns, "unclaimed", "Scheduled")["assignedPod"]
             c.delete_pod(ns, first)
-            again = wait_for(lambda: c.status(ns, "unclaimed").get("assignedPod") not in (None, "", first) and
-                             c.status(ns, "unclaimed"), 30, "the unclaimed Run placed on another pod")
+            again = wait_for("the unclaimed Run placed on another pod",
+                             lambda: c.status(ns, "unclaimed").get("assignedPod") not in (None, "", first) and
+                             c.status(ns, "unclaimed"), 30)
             self.assertEqual(again["phase"], "Scheduled")
             self.assertFalse(again.get("attempt"))
             self.assertEqual(len([e for e in c.events(ns, "unclaimed") if e.reason == "StaleRunRescheduled"]), 1)
-        finally:
-            if sched is not None:
-                sched.send_signal(signal.SIGTERM)
-                try:
-                    sched.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    sched.kill()
-                    sched.wait()
-                sched_log.close()
-            if r is not None:
-                r.stop()
-            c.close()
 
 
 class ManifestTest(unittest.TestCase):
@@ -555,8 +388,7 @@ class ManifestTest(unittest.TestCase):
         # k8s/base/reaper.yaml as a real pod of the local node (the image
         # kruntimes/reaper maps to the binary under test), talking to the API
         # with its ServiceAccount token: the ClusterRole's verbs must suffice.
-        crds = os.path.join(REPO, "k8s", "crds")
-        lp = LocalPlane(KRT, extra_args=["--apply", crds, "--image", "kruntimes/reaper=" + REAPER]).start()
+        lp = LocalPlane(KRT, extra_args=["--apply", kubetest.CRDS, "--image", "kruntimes/reaper=" + REAPER]).start()
         api = None
         try:
             base = os.path.join(REPO, "k8s", "base")
@@ -566,28 +398,26 @@ class ManifestTest(unittest.TestCase):
                        "--timeout=60s", timeout=90)
             api = config.new_client_from_config(config_file=lp.kubeconfig)
             core, co = client.CoreV1Api(api), client.CustomObjectsApi(api)
-            wait_for(lambda: any(x.spec.holder_identity for x in
+            wait_for("the lease", lambda: any(x.spec.holder_identity for x in
                                  client.CoordinationV1Api(api).list_namespaced_lease("kruntimes-system").items
-                                 if x.metadata.name == "kruntimes-reaper.kruntimes.com"), 30, "the lease")
+                                 if x.metadata.name == "kruntimes-reaper.kruntimes.com"), 30)
             core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "work"}})
-            pod = core.create_namespaced_pod("work", {
-                "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p1", "labels": {"runtime": "bash"}},
-                "spec": {"nodeName": "fake-node", "containers": [{"name": "runtime", "image": "fake/runtime"}]}})
-            co.create_namespaced_custom_object(G, V, "work", P, {
-                "apiVersion": "%s/%s" % (G, V), "kind": "Run", "metadata": {"name": "r1"},
-                "spec": {"runtime": "bash", "source": {"inline": "echo hi"}, "mode": {"task": {}}}})
+            pod = core.create_namespaced_pod("work", kubetest.fake_pod("p1", {"runtime": "bash"}))
+            co.create_namespaced_custom_object(G, V, "work", P, kubetest.run_body(
+                "r1", {"runtime": "bash", "source": {"inline": "echo hi"}, "mode": {"task": {}}}))
             t = now_micro()
             co.patch_namespaced_custom_object_status(G, V, "work", P, "r1", {"status": {
                 "phase": "Running", "assignedPod": "p1", "assignedPodUID": pod.metadata.uid, "startTime": t,
                 "conditions": [{"type": "Running", "status": "True", "reason": "Claimed",
                                 "message": "claimed by runtimed", "lastTransitionTime": t}]}})
             core.delete_namespaced_pod("p1", "work", grace_period_seconds=0)
-            st = wait_for(lambda: (co.get_namespaced_custom_object(G, V, "work", P, "r1").get("status") or {})
+            st = wait_for("the Run to fail",
+                          lambda: (co.get_namespaced_custom_object(G, V, "work", P, "r1").get("status") or {})
                           if (co.get_namespaced_custom_object(G, V, "work", P, "r1").get("status") or {})
-                          .get("phase") == "Failed" else None, 30, "the Run to fail")
+                          .get("phase") == "Failed" else None, 30)
             self.assertEqual(st["message"], "assigned pod was deleted")
-            ev = wait_for(lambda: [e for e in core.list_namespaced_event("work").items
-                                   if e.reason == "StaleRunFailed"], 20, "the event")
+            ev = wait_for("the event", lambda: [e for e in core.list_namespaced_event("work").items
+                                   if e.reason == "StaleRunFailed"], 20)
             self.assertEqual(ev[0].source.component, "stale-reaper")
             logs = lp.kubectl("-n", "kruntimes-system", "logs", "deployment/kruntimes-reaper").stdout
             self.assertIn('"msg":"stale Run"', logs)

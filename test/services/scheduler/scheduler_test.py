@@ -16,154 +16,61 @@ Usage: /usr/bin/python3 scheduler_test.py /path/to/krt /path/to/kruntimes-schedu
 import datetime
 import os
 import re
-import signal
 import subprocess
 import sys
-import threading
-import time
 import unittest
-import urllib.request
 import warnings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
-sys.path.insert(0, os.path.join(REPO, "test", "local"))
-from localplane import LocalPlane  # noqa: E402
+sys.path.insert(0, os.path.join(REPO, "test", "support"))
+import kubetest  # noqa: E402
+from kubetest import G, V, P, now_micro, wait_for  # noqa: E402
 
-from kubernetes import client, config  # noqa: E402
-from kubernetes.client.rest import ApiException  # noqa: E402
+from kubernetes import client  # noqa: E402
 
 KRT = None
 SCHEDULER = None
-G, V, P = "kruntimes.io", "v1alpha1", "runs"
-HEARTBEAT_CONDITION = "kruntimes.io/RuntimedReady"
 
 
-def now_micro(offset=0.0):
-    t = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=offset)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+class Scheduler(kubetest.Replica):
+    """One kruntimes-scheduler replica with its own log file."""
 
-
-def wait_for(fn, timeout=20.0, what="condition"):
-    """Polls fn until it returns a truthy value; fails after timeout."""
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for %s (last value: %r)" % (what, last))
-
-
-class Scheduler:
-    """One kruntimes-scheduler process with its own log file."""
-
-    def __init__(self, lp, name, extra=()):
-        self.log_path = os.path.join(lp.state_dir, "scheduler-%s.log" % name)
-        self.log = open(self.log_path, "wb")
-        env = lp.env()
-        env["POD_NAME"] = "scheduler-" + name
-        self.proc = subprocess.Popen(
-            [SCHEDULER, "--kubeconfig", lp.kubeconfig, "--metrics-bind-address", "127.0.0.1:0",
-             "--health-probe-bind-address", "127.0.0.1:0", "--leader-election-namespace", "default", *extra],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, env=env)
-
-    def text(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode(errors="replace")
-
-    def port(self, what):
-        def find():
-            m = re.search(r'"msg":"serving %s".*?"port":(\d+)' % what, self.text())
-            return int(m.group(1)) if m else None
-        return wait_for(find, 20, "scheduler to serve %s" % what)
-
-    def get(self, what, path):
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.port(what), path), timeout=10) as r:
-            return r.status, r.read().decode()
-
-    def metrics(self):
-        return self.get("metrics", "/metrics")[1]
+    def __init__(self, c, name, extra=()):
+        """Started on Cluster c, which stops it when closed."""
+        super().__init__(SCHEDULER, c.lp, "scheduler-" + name, extra)
+        c.adopt(self)
 
     def assigned_lines(self):
-        return [line for line in self.text().splitlines() if '"msg":"assigned"' in line]
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        return self.proc.returncode
+        return self.logged("assigned")
 
 
-class Cluster:
-    """The local control plane with the Run CRD and helpers for fake pods."""
+class Cluster(kubetest.Cluster):
+    """The local control plane with the Run CRD and fake pods heartbeating
+    every 4 s (runtimed's 5 s, a little early)."""
+
+    PHASE_TIMEOUT = 20
 
     def __init__(self):
-        crds = os.path.join(REPO, "k8s", "crds")
+        crds = kubetest.CRDS
         if not os.path.exists(os.path.join(crds, "runs.yaml")):
             crds = os.path.join(HERE, "testdata")
-        self.lp = LocalPlane(KRT, extra_args=["--apply", crds]).start()
-        self.api = config.new_client_from_config(config_file=self.lp.kubeconfig)
-        self.core = client.CoreV1Api(self.api)
-        self.co = client.CustomObjectsApi(self.api)
-        self.fresh = {}  # (ns, pod) -> keep heartbeating
-        self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        self.beater = threading.Thread(target=self._heartbeat_loop, daemon=True)
-        self.beater.start()
-
-    def close(self):
-        self.stopping.set()
-        self.beater.join(timeout=10)
-        self.api.close()
-        self.lp.cleanup()
-
-    def namespace(self, name):
-        self.core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-        return name
-
-    # ---- fake runtime pods
+        super().__init__(KRT, crds, heartbeat_interval=4.0)
 
     def pod(self, ns, name, runtime="bash", capacity=None, ready=True, heartbeat_age=0.0):
         annotations = {"kruntimes.io/capacity." + k: str(v) for k, v in (capacity or {}).items()}
-        body = {"apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": name, "labels": {"runtime": runtime}, "annotations": annotations},
-                "spec": {"nodeName": "fake-node", "containers": [{"name": "runtime", "image": "fake/runtime"}]}}
-        created = self.core.create_namespaced_pod(ns, body)
+        uid = self.create_pod(ns, name, {"runtime": runtime}, annotations)
         self.set_pod_status(ns, name, ready=ready, heartbeat_age=heartbeat_age)
-        return created.metadata.uid
+        return uid
 
     def set_pod_status(self, ns, name, ready=True, heartbeat_age=0.0, keep_fresh=None):
-        ts = now_micro(-heartbeat_age)
-        status = {"phase": "Running", "podIP": "127.9.9.9", "conditions": [
-            {"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": ts},
-            {"type": HEARTBEAT_CONDITION, "status": "True", "reason": "Heartbeat", "message": "",
-             "lastProbeTime": ts, "lastTransitionTime": ts},
-        ]}
-        self.core.patch_namespaced_pod_status(name, ns, {"status": status})
-        with self.lock:
-            if keep_fresh is None:
-                keep_fresh = heartbeat_age == 0
-            self.fresh[(ns, name)] = (ready, keep_fresh)
-
-    def _heartbeat_loop(self):
-        # runtimed heartbeats every 5 s; keep the fresh fakes fresh the same way.
-        while not self.stopping.wait(4.0):
-            with self.lock:
-                items = [(k, v) for k, v in self.fresh.items() if v[1]]
-            for (ns, name), (ready, _) in items:
-                try:
-                    self.set_pod_status(ns, name, ready=ready)
-                except ApiException:
-                    pass
-
-    # ---- runs
+        self.write_pod_status(ns, name, ready=ready, heartbeat_age=heartbeat_age)
+        if keep_fresh is None:
+            keep_fresh = heartbeat_age == 0
+        if keep_fresh:
+            self.keep_fresh(ns, name, ready=ready)
+        else:
+            self.stop_heartbeat(ns, name)
 
     def run(self, ns, name, runtime="bash", requests=None, cancel=False, backoff=None):
         spec = {"runtime": runtime, "source": {"inline": "echo hi"}, "mode": {"task": {}}}
@@ -173,49 +80,19 @@ class Cluster:
             spec["resources"] = {"requests": requests}
         if cancel:
             spec["cancelRequested"] = True
-        body = {"apiVersion": "%s/%s" % (G, V), "kind": "Run", "metadata": {"name": name}, "spec": spec}
-        return self.co.create_namespaced_custom_object(G, V, ns, P, body)
-
-    def get_run(self, ns, name):
-        return self.co.get_namespaced_custom_object(G, V, ns, P, name)
-
-    def status(self, ns, name):
-        return self.get_run(ns, name).get("status") or {}
-
-    def wait_phase(self, ns, name, phase, timeout=20):
-        return wait_for(lambda: self.status(ns, name) if self.status(ns, name).get("phase") == phase else None,
-                        timeout, "Run %s/%s to be %s" % (ns, name, phase))
-
-    def finish(self, ns, name, phase="Succeeded"):
-        st = self.status(ns, name)
-        st["phase"] = phase
-        st["completionTime"] = now_micro()
-        self.co.patch_namespaced_custom_object_status(G, V, ns, P, name, {"status": st})
-
-    def events(self, ns, run_name):
-        evs = self.core.list_namespaced_event(ns).items
-        return [e for e in evs if e.involved_object.name == run_name]
+        return self.create_run(ns, name, spec)
 
 
 class SchedulerTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.c = Cluster()
-        cls.s = Scheduler(cls.c.lp, "main")
-        try:
-            wait_for(lambda: '"msg":"became leader"' in cls.s.text(), 30, "the scheduler to lead")
-        except AssertionError:
-            log = cls.s.text()
-            cls.s.stop()
-            cls.c.close()
-            raise AssertionError("scheduler did not start; its log:\n" + log[-3000:])
+        cls.s = Scheduler(cls.c, "main")
+        kubetest.wait_started(cls.s, cls.c.close, "became leader")
 
     @classmethod
     def tearDownClass(cls):
-        rc = cls.s.stop()
-        cls.c.close()
-        if rc != 0:
-            raise AssertionError("scheduler exited with %r" % rc)
+        kubetest.stop_checked(cls.s, cls.c.close)
 
     def test_assignment_and_least_loaded_spread(self):
         c, ns = self.c, self.c.namespace("spread")
@@ -243,9 +120,9 @@ class SchedulerTest(unittest.TestCase):
         c.wait_phase(ns, "first", "Scheduled")
         c.run(ns, "second")
         msg = 'waiting for available runtime pods for runtime "bash"'
-        wait_for(lambda: c.status(ns, "second").get("message") == msg, 20, "the waiting message")
+        wait_for("the waiting message", lambda: c.status(ns, "second").get("message") == msg, 20)
         self.assertEqual(c.status(ns, "second").get("phase", "Pending"), "Pending")
-        ev = wait_for(lambda: c.events(ns, "second"), 20, "a FailedScheduling event")
+        ev = wait_for("a FailedScheduling event", lambda: c.events(ns, "second"), 20)
         self.assertEqual((ev[0].type, ev[0].reason, ev[0].message), ("Warning", "FailedScheduling", msg))
         # The first Run finishes: its capacity frees and the second is placed.
         c.finish(ns, "first")
@@ -256,7 +133,7 @@ class SchedulerTest(unittest.TestCase):
         c, ns = self.c, self.c.namespace("wake")
         c.pod(ns, "late", ready=False)
         c.run(ns, "w1")
-        wait_for(lambda: "waiting for available" in c.status(ns, "w1").get("message", ""), 20, "waiting")
+        wait_for("waiting", lambda: "waiting for available" in c.status(ns, "w1").get("message", ""), 20)
         c.set_pod_status(ns, "late", ready=True)
         self.assertEqual(c.wait_phase(ns, "w1", "Scheduled")["assignedPod"], "late")
 
@@ -264,7 +141,7 @@ class SchedulerTest(unittest.TestCase):
         c, ns = self.c, self.c.namespace("stale")
         c.pod(ns, "old", heartbeat_age=60)
         c.run(ns, "s1")
-        wait_for(lambda: "waiting for available" in c.status(ns, "s1").get("message", ""), 20, "waiting")
+        wait_for("waiting", lambda: "waiting for available" in c.status(ns, "s1").get("message", ""), 20)
         c.set_pod_status(ns, "old", heartbeat_age=0)  # a fresh heartbeat
         self.assertEqual(c.wait_phase(ns, "s1", "Scheduled")["assignedPod"], "old")
 
@@ -274,20 +151,20 @@ class SchedulerTest(unittest.TestCase):
         c.run(ns, "b1", runtime="bash")
         c.run(ns, "p1", runtime="python")
         self.assertEqual(c.wait_phase(ns, "p1", "Scheduled")["assignedPod"], "py")
-        wait_for(lambda: c.status(ns, "b1").get("message") ==
-                 'waiting for available runtime pods for runtime "bash"', 20, "bash Run to wait")
+        wait_for("bash Run to wait", lambda: c.status(ns, "b1").get("message") ==
+                 'waiting for available runtime pods for runtime "bash"', 20)
 
     def test_retry_backoff_holds_a_returned_run(self):
         c, ns = self.c, self.c.namespace("retry")
         c.run(ns, "again", runtime="retry-rt", backoff="2s")
-        wait_for(lambda: "waiting for available" in c.status(ns, "again").get("message", ""), 20, "waiting")
+        wait_for("waiting", lambda: "waiting for available" in c.status(ns, "again").get("message", ""), 20)
         # As the reaper leaves it: Pending, attempt 2, Running=False just now.
         failed_at = now_micro()
         st = c.status(ns, "again")
         st.update({"phase": "Pending", "attempt": 2, "conditions": [
             {"type": "Running", "status": "False", "reason": "PodGone", "message": "pod vanished",
              "lastTransitionTime": failed_at}]})
-        c.co.patch_namespaced_custom_object_status(G, V, ns, P, "again", {"status": st})
+        c.patch_run_status(ns, "again", st)
         c.pod(ns, "back", runtime="retry-rt")
         st = c.wait_phase(ns, "again", "Scheduled")
         sched = [x for x in st["conditions"] if x["type"] == "Scheduled"][0]
@@ -300,7 +177,7 @@ class SchedulerTest(unittest.TestCase):
     def test_cancel_pending_run(self):
         c, ns = self.c, self.c.namespace("cancel")
         c.run(ns, "c1", runtime="nothing-here")
-        wait_for(lambda: "waiting for available" in c.status(ns, "c1").get("message", ""), 20, "waiting")
+        wait_for("waiting", lambda: "waiting for available" in c.status(ns, "c1").get("message", ""), 20)
         c.co.patch_namespaced_custom_object(G, V, ns, P, "c1", {"spec": {"cancelRequested": True}})
         st = c.wait_phase(ns, "c1", "Cancelled")
         self.assertEqual(st["message"], "cancelled by user")
@@ -323,7 +200,7 @@ class SchedulerTest(unittest.TestCase):
         self.assertEqual(running["reason"], "InvalidResources")
         # A resource the pod does not advertise is infeasible, not invalid.
         c.run(ns, "gpu", requests={"gpu": 1})
-        wait_for(lambda: "waiting for available" in c.status(ns, "gpu").get("message", ""), 20, "waiting")
+        wait_for("waiting", lambda: "waiting for available" in c.status(ns, "gpu").get("message", ""), 20)
 
     def test_metrics_and_probes(self):
         c, ns = self.c, self.c.namespace("metrics")
@@ -341,10 +218,8 @@ class SchedulerTest(unittest.TestCase):
 
 class ShardedTest(unittest.TestCase):
     def test_pools_on_several_shards(self):
-        c = Cluster()
-        s = None
-        try:
-            s = Scheduler(c.lp, "smp", extra=["--smp", "2", "--leader-elect=false"])
+        with Cluster() as c:
+            s = Scheduler(c, "smp", extra=["--smp", "2", "--leader-elect=false"])
             # With two shards, shard-b/bash hashes to shard 1 and the others to 0.
             pools = [("shard-a", "bash"), ("shard-a", "python"), ("shard-b", "bash"), ("shard-c", "go")]
             for ns in sorted({ns for ns, _ in pools}):
@@ -356,36 +231,33 @@ class ShardedTest(unittest.TestCase):
                     c.run(ns, "%s-%d" % (rt, i), runtime=rt)
             # Each pool has room for exactly one of its two Runs.
             for ns, rt in pools:
-                wait_for(lambda: sorted(c.status(ns, "%s-%d" % (rt, i)).get("phase", "Pending") for i in range(2))
-                         == ["Pending", "Scheduled"], 20, "one Run of %s/%s placed" % (ns, rt))
+                wait_for("one Run of %s/%s placed" % (ns, rt),
+                         lambda: sorted(c.status(ns, "%s-%d" % (rt, i)).get("phase", "Pending") for i in range(2))
+                         == ["Pending", "Scheduled"], 20)
             self.assertIn('"shards":2', s.text())
             c.finish("shard-b", [n for n in ("bash-0", "bash-1")
                                  if c.status("shard-b", n).get("phase") == "Scheduled"][0])
-            wait_for(lambda: any(c.status("shard-b", n).get("phase") == "Scheduled" for n in ("bash-0", "bash-1")) and
-                     any(c.status("shard-b", n).get("phase") == "Succeeded" for n in ("bash-0", "bash-1")),
-                     20, "the second bash Run of shard-b placed")
-        finally:
-            if s is not None:
-                self.assertEqual(s.stop(), 0)
-            c.close()
+            wait_for("the second bash Run of shard-b placed",
+                     lambda: any(c.status("shard-b", n).get("phase") == "Scheduled" for n in ("bash-0", "bash-1")) and
+                     any(c.status("shard-b", n).get("phase") == "Succeeded" for n in ("bash-0", "bash-1")), 20)
+            self.assertEqual(s.stop(), 0)
 
 
 class LeaderElectionTest(unittest.TestCase):
     def test_two_replicas_never_double_assign(self):
-        c = Cluster()
-        a = b = None
-        try:
+        with Cluster() as c:
             ns = c.namespace("ha")
             c.pod(ns, "h1", capacity={"runs": 3})
             c.pod(ns, "h2", capacity={"runs": 3})
-            a = Scheduler(c.lp, "a")
-            wait_for(lambda: '"msg":"became leader"' in a.text(), 30, "replica a to lead")
-            b = Scheduler(c.lp, "b")
-            wait_for(lambda: '"msg":"informers synced"' in b.text(), 30, "replica b to sync")
+            a = Scheduler(c, "a")
+            wait_for("replica a to lead", lambda: '"msg":"became leader"' in a.text(), 30)
+            b = Scheduler(c, "b")
+            wait_for("replica b to sync", lambda: '"msg":"informers synced"' in b.text(), 30)
             names = ["h%d" % i for i in range(8)]
             for n in names:
                 c.run(ns, n)
-            wait_for(lambda: sum(c.status(ns, n).get("phase") == "Scheduled" for n in names) == 6, 30, "6 assigned")
+            wait_for("6 assigned", lambda: sum(c.status(ns, n).get("phase") == "Scheduled" for n in names) == 6,
+                     30)
             phases = [c.status(ns, n).get("phase", "Pending") for n in names]
             self.assertEqual(phases.count("Scheduled"), 6, phases)
             per_pod = {}
@@ -401,20 +273,15 @@ class LeaderElectionTest(unittest.TestCase):
             # Counted once a has exited, so every line it wrote is there.
             self.assertEqual(len(a.assigned_lines()), 6)
             self.assertEqual(b.assigned_lines(), [])
-            wait_for(lambda: '"msg":"became leader"' in b.text(), 30, "replica b to lead")
+            wait_for("replica b to lead", lambda: '"msg":"became leader"' in b.text(), 30)
             done = [n for n in names if c.status(ns, n).get("phase") == "Scheduled"][:2]
             for n in done:
                 c.finish(ns, n)
-            wait_for(lambda: sum(c.status(ns, n).get("phase") == "Scheduled" for n in names) == 6 and
-                     all(c.status(ns, n).get("phase") in ("Scheduled", "Succeeded") for n in names),
-                     30, "the rest assigned by the new leader")
+            wait_for("the rest assigned by the new leader",
+                     lambda: sum(c.status(ns, n).get("phase") == "Scheduled" for n in names) == 6 and
+                     all(c.status(ns, n).get("phase") in ("Scheduled", "Succeeded") for n in names), 30)
             self.assertEqual(b.stop(), 0)
             self.assertEqual(len(b.assigned_lines()), 2)
-        finally:
-            for s in (a, b):
-                if s is not None:
-                    s.stop()
-            c.close()
 
 
 def partition_of(pool_key, partitions):
@@ -430,10 +297,8 @@ class PartitionTest(unittest.TestCase):
     """--partitions: active replicas share the pools, each pool has one writer."""
 
     def test_replicas_share_the_pools_and_take_over(self):
-        c = Cluster()
-        a = b = None
         parts = 4
-        try:
+        with Cluster() as c:
             # Two pools in even partitions and two in odd ones: with two
             # replicas, "scheduler-a_*" (first in order) wants the even
             # partitions and "scheduler-b_*" the odd ones.
@@ -450,10 +315,10 @@ class PartitionTest(unittest.TestCase):
                 c.pod(ns, "p", capacity={"runs": 2})
             took = lambda s: s.text().count('"msg":"took partition"')  # noqa: E731
             gave = lambda s: s.text().count('"msg":"gave up partition"')  # noqa: E731
-            a = Scheduler(c.lp, "a", extra=["--partitions", str(parts)])
-            wait_for(lambda: took(a) == parts, 30, "replica a to hold every partition")
-            b = Scheduler(c.lp, "b", extra=["--partitions", str(parts)])
-            wait_for(lambda: took(b) == parts // 2 and gave(a) == parts // 2, 40, "the partitions to be shared")
+            a = Scheduler(c, "a", extra=["--partitions", str(parts)])
+            wait_for("replica a to hold every partition", lambda: took(a) == parts, 30)
+            b = Scheduler(c, "b", extra=["--partitions", str(parts)])
+            wait_for("the partitions to be shared", lambda: took(b) == parts // 2 and gave(a) == parts // 2, 40)
             holders = {}
             for lease in client.CoordinationV1Api(c.api).list_namespaced_lease("default").items:
                 if re.search(r"-p\d\d$", lease.metadata.name):
@@ -465,8 +330,8 @@ class PartitionTest(unittest.TestCase):
             for ns, n in names:
                 c.run(ns, n)
             # Each pool's pod has room for 2: two of its three Runs placed.
-            wait_for(lambda: sum(c.status(ns, n).get("phase") == "Scheduled" for ns, n in names) == 8, 30,
-                     "8 Runs assigned")
+            wait_for("8 Runs assigned",
+                     lambda: sum(c.status(ns, n).get("phase") == "Scheduled" for ns, n in names) == 8, 30)
             for ns in even + odd:
                 per_pool = [c.status(ns, "r%d" % k).get("phase", "Pending") for k in range(3)]
                 self.assertEqual(per_pool.count("Scheduled"), 2, (ns, per_pool))
@@ -478,18 +343,13 @@ class PartitionTest(unittest.TestCase):
             self.assertEqual(len(a_lines) + len(b_lines), 8)
             # a left (released its Leases, deleted its member Lease): b takes
             # every partition and places a's pools' waiting Runs.
-            wait_for(lambda: took(b) == parts, 40, "replica b to take over a's partitions")
+            wait_for("replica b to take over a's partitions", lambda: took(b) == parts, 40)
             for ns in even:
                 done = [n for n in ("r0", "r1", "r2") if c.status(ns, n).get("phase") == "Scheduled"][0]
                 c.finish(ns, done)
-            wait_for(lambda: all(c.status(ns, n).get("phase") in ("Scheduled", "Succeeded")
-                                 for ns in even for n in ("r0", "r1", "r2")), 30, "a's pools served by b")
+            wait_for("a's pools served by b", lambda: all(c.status(ns, n).get("phase") in ("Scheduled", "Succeeded")
+                                                          for ns in even for n in ("r0", "r1", "r2")), 30)
             self.assertEqual(b.stop(), 0)
-        finally:
-            for s in (a, b):
-                if s is not None:
-                    s.stop()
-            c.close()
 
     def test_partitions_need_leader_election(self):
         r = subprocess.run([SCHEDULER, "--partitions", "4", "--leader-elect=false"], capture_output=True, text=True)
@@ -505,20 +365,18 @@ class PreconditionTest(unittest.TestCase):
         # Without leader election both replicas write; the resourceVersion
         # precondition lets exactly one assignment of each Run win, and the
         # loser waits for the newer Run instead of retrying blindly.
-        c = Cluster()
-        a = b = None
-        try:
+        with Cluster() as c:
             ns = c.namespace("race")
             for i in range(3):
                 c.pod(ns, "r%d" % i, capacity={"runs": 100})
-            a = Scheduler(c.lp, "a", extra=["--leader-elect=false"])
-            b = Scheduler(c.lp, "b", extra=["--leader-elect=false"])
+            a = Scheduler(c, "a", extra=["--leader-elect=false"])
+            b = Scheduler(c, "b", extra=["--leader-elect=false"])
             for s in (a, b):
-                wait_for(lambda: '"msg":"informers synced"' in s.text(), 30, "replicas to sync")
+                wait_for("replicas to sync", lambda: '"msg":"informers synced"' in s.text(), 30)
             names = ["x%02d" % i for i in range(20)]
             for n in names:
                 c.run(ns, n)
-            wait_for(lambda: all(c.status(ns, n).get("phase") == "Scheduled" for n in names), 30, "all assigned")
+            wait_for("all assigned", lambda: all(c.status(ns, n).get("phase") == "Scheduled" for n in names), 30)
             # A stop drains in-flight writes, so after it every answer is logged.
             conflicts = {}
             for s in (a, b):
@@ -530,11 +388,6 @@ class PreconditionTest(unittest.TestCase):
             self.assertEqual(len(a.assigned_lines()) + len(b.assigned_lines()), len(names))
             for s in (a, b):
                 self.assertGreaterEqual(s.text().count("status write conflicted"), conflicts[s])
-        finally:
-            for s in (a, b):
-                if s is not None:
-                    s.stop()
-            c.close()
 
 
 if __name__ == "__main__":
