@@ -10,6 +10,8 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <set>
 
 #include "lib/core/strings.hpp"
 #include "lib/core/time.hpp"
@@ -148,6 +150,7 @@ struct kubelet::pod {
   fs::path dir;
   std::vector<std::unique_ptr<container>> containers;
   std::map<std::string, fs::path> volumes;  // volume name → host directory
+  std::set<std::string> token_volumes;      // projected service account token volumes
   std::string config_error;
   bool stopping = false;
   bool force = false;
@@ -287,6 +290,27 @@ std::string kubelet::log_path(const pod& p, const std::string& container, int re
   return (p.dir / "logs" / container / (std::to_string(restart) + ".log")).string();
 }
 
+bool kubelet::write_service_account(const pod& p, const fs::path& dir) {
+  std::string sa = string_of(field_at(p.object, {"spec", "serviceAccountName"}));
+  if (sa.empty()) sa = "default";
+  object_ptr account = api_.store().get("/serviceaccounts", p.ns, sa);
+  if (!account) return false;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  std::string token = api_.issue_token(p.ns, sa, meta_string(account->object, "uid"), std::chrono::hours(24 * 365));
+  const auto secret = fs::perms::owner_read | fs::perms::owner_write;
+  write_text(dir / "token", token, secret);
+  write_text(dir / "ca.crt", api_.ca_pem(), secret | fs::perms::group_read | fs::perms::others_read);
+  write_text(dir / "namespace", p.ns, secret | fs::perms::group_read | fs::perms::others_read);
+  std::string kc = "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: " + api_.url() +
+                   "\n    certificate-authority: " + (dir / "ca.crt").string() +
+                   "\nusers:\n- name: sa\n  user:\n    tokenFile: " + (dir / "token").string() +
+                   "\ncontexts:\n- name: local\n  context:\n    cluster: local\n    user: sa\n    namespace: " + p.ns +
+                   "\ncurrent-context: local\n";
+  write_text(dir / "kubeconfig", kc, secret);
+  return true;
+}
+
 krt::result<void, std::string> kubelet::prepare(pod& p) {
   std::error_code ec;
   fs::create_directories(p.dir / "volumes", ec);
@@ -320,6 +344,22 @@ krt::result<void, std::string> kubelet::prepare(pod& p) {
               if (secret) text = base64_decode(text).value_or("");
               write_text(dir / std::string(k), text, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
             }
+      } else if (const auto* pj = vo.if_contains("projected"); pj != nullptr && pj->is_object()) {
+        // The shape Kubernetes itself uses for API access (and the controller
+        // uses to give only runtimed a token): a serviceAccountToken source,
+        // usually with the CA and the namespace. It becomes the service
+        // account directory, and a container mounting it gets its kubeconfig.
+        const auto* sources = pj->as_object().if_contains("sources");
+        bool token = false;
+        if (sources != nullptr && sources->is_array())
+          for (const auto& src : sources->as_array())
+            token = token || (src.is_object() && src.as_object().contains("serviceAccountToken"));
+        if (!token)
+          return krt::unexpected("volume \"" + name + "\": the local node supports projected volumes only "
+                                                      "with a serviceAccountToken source");
+        if (!write_service_account(p, dir))
+          return krt::unexpected("volume \"" + name + "\": the pod's service account does not exist");
+        p.token_volumes.insert(name);
       } else if (const auto* pvc = vo.if_contains("persistentVolumeClaim"); pvc != nullptr && pvc->is_object()) {
         // One machine, one disk: a claim is a directory of the node shared by
         // every pod that mounts it (ReadWriteMany), kept across pod restarts.
@@ -329,8 +369,9 @@ krt::result<void, std::string> kubelet::prepare(pod& p) {
         dir = fs::path(opts_.state_dir) / "claims" / p.ns / claim;
         fs::create_directories(dir, ec);
       } else {
-        return krt::unexpected("volume \"" + name + "\": only emptyDir, hostPath, configMap, secret and "
-                                                    "persistentVolumeClaim volumes are supported by the local node");
+        return krt::unexpected("volume \"" + name + "\": only emptyDir, hostPath, configMap, secret, "
+                                                    "persistentVolumeClaim and projected (service account token) "
+                                                    "volumes are supported by the local node");
       }
       p.volumes[name] = dir;
     }
@@ -338,25 +379,8 @@ krt::result<void, std::string> kubelet::prepare(pod& p) {
   // The service account: token, CA and namespace, plus a kubeconfig.
   const auto* automount = field_at(obj, {"spec", "automountServiceAccountToken"});
   if (!(automount != nullptr && automount->is_bool() && !automount->as_bool())) {
-    std::string sa = string_of(field_at(obj, {"spec", "serviceAccountName"}));
-    if (sa.empty()) sa = "default";
-    object_ptr account = api_.store().get("/serviceaccounts", p.ns, sa);
-    if (account) {
-      fs::path dir = p.dir / "serviceaccount";
-      fs::create_directories(dir, ec);
-      std::string token = api_.issue_token(p.ns, sa, meta_string(account->object, "uid"), std::chrono::hours(24 * 365));
-      const auto secret = fs::perms::owner_read | fs::perms::owner_write;
-      write_text(dir / "token", token, secret);
-      write_text(dir / "ca.crt", api_.ca_pem(), secret | fs::perms::group_read | fs::perms::others_read);
-      write_text(dir / "namespace", p.ns, secret | fs::perms::group_read | fs::perms::others_read);
-      std::string kc = "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: " + api_.url() +
-                       "\n    certificate-authority: " + (dir / "ca.crt").string() +
-                       "\nusers:\n- name: sa\n  user:\n    tokenFile: " + (dir / "token").string() +
-                       "\ncontexts:\n- name: local\n  context:\n    cluster: local\n    user: sa\n    namespace: " + p.ns +
-                       "\ncurrent-context: local\n";
-      write_text(dir / "kubeconfig", kc, secret);
-      p.volumes["kube-api-access"] = dir;
-    }
+    fs::path dir = p.dir / "serviceaccount";
+    if (write_service_account(p, dir)) p.volumes["kube-api-access"] = dir;
   }
   return {};
 }
@@ -469,8 +493,15 @@ awaitable<void> kubelet::run_container(std::shared_ptr<pod> p, std::size_t index
     set_var("HOME", p->dir.string());
     set_var("KUBERNETES_SERVICE_HOST", "127.0.0.1");
     set_var("KUBERNETES_SERVICE_PORT", std::to_string(api_.port()));
-    if (auto it = p->volumes.find("kube-api-access"); it != p->volumes.end())
-      set_var("KUBECONFIG", (it->second / "kubeconfig").string());
+    // API access: a mounted projected token volume, else the automounted one.
+    std::optional<fs::path> api_dir;
+    if (const auto* vms = spec.if_contains("volumeMounts"); vms != nullptr && vms->is_array())
+      for (const auto& m : vms->as_array()) {
+        std::string vol = m.is_object() ? string_of(m.as_object().if_contains("name")) : std::string();
+        if (p->token_volumes.count(vol) != 0) api_dir = p->volumes.at(vol);
+      }
+    if (auto it = p->volumes.find("kube-api-access"); !api_dir && it != p->volumes.end()) api_dir = it->second;
+    if (api_dir) set_var("KUBECONFIG", (*api_dir / "kubeconfig").string());
     auto lookup = [&](bool secret, const std::string& name, const std::string& key, bool optional,
                       std::optional<std::string>& out) {
       object_ptr o = api_.store().get(secret ? "/secrets" : "/configmaps", p->ns, name);

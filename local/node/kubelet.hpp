@@ -60,6 +60,9 @@ class kubelet final : public pod_log_source {
   awaitable<bool> probe_once(std::shared_ptr<pod> p, std::size_t index, bj::object probe);
   awaitable<void> status_loop(std::shared_ptr<pod> p);
   krt::result<void, std::string> prepare(pod& p);
+  // Writes the pod's service account token, CA, namespace and a kubeconfig
+  // into `dir`; false when the service account does not exist.
+  bool write_service_account(const pod& p, const std::filesystem::path& dir);
   std::string log_path(const pod& p, const std::string& container, int restart) const;
 
   executor ex_;

@@ -149,10 +149,12 @@ void prepare_runtime_container(bj::object& c, const api::runtime& rt) {
   if (resources_unset(c)) c["resources"] = resources("250m", "256Mi", "2", "2Gi");
 }
 
-bj::object runtimed_container(const api::runtime& rt, const build_options& o) {
+bj::object runtimed_container(const api::runtime& rt, const build_options& o, bool api_volume) {
   bj::array args;
   for (auto& a : runtimed_args(rt)) args.emplace_back(a);
   bj::array mounts{bj::object{{"name", workspace_volume}, {"mountPath", workspace_path}}};
+  if (api_volume)
+    mounts.push_back(bj::object{{"name", api_access_volume}, {"mountPath", api_access_path}, {"readOnly", true}});
   const auto& store = rt.spec.artifact_store;
   if (store && store->driver == "filesystem")
     mounts.push_back(bj::object{{"name", artifact_volume}, {"mountPath", artifact_root}});
@@ -174,11 +176,28 @@ bj::object runtimed_container(const api::runtime& rt, const build_options& o) {
   return c;
 }
 
-bj::array build_volumes(const api::runtime& rt, bj::object& pod_spec) {
+// The token volume Kubernetes would automount, for runtimed only.
+bj::object api_access_volume_spec() {
+  bj::array sources{
+      bj::object{{"serviceAccountToken", bj::object{{"path", "token"}, {"expirationSeconds", 3607}}}},
+      bj::object{{"configMap", bj::object{{"name", "kube-root-ca.crt"},
+                                          {"items", bj::array{bj::object{{"key", "ca.crt"}, {"path", "ca.crt"}}}}}}},
+      bj::object{{"downwardAPI",
+                  bj::object{{"items", bj::array{bj::object{
+                                           {"path", "namespace"},
+                                           {"fieldRef", bj::object{{"apiVersion", "v1"},
+                                                                   {"fieldPath", "metadata.namespace"}}}}}}}}},
+  };
+  return bj::object{{"name", api_access_volume},
+                    {"projected", bj::object{{"sources", std::move(sources)}, {"defaultMode", 420}}}};
+}
+
+bj::array build_volumes(const api::runtime& rt, bj::object& pod_spec, bool api_volume) {
   bj::array volumes;
   if (auto* v = array_member(pod_spec, "volumes")) volumes = *v;
   remove_named(volumes, workspace_volume);
   remove_named(volumes, artifact_volume);
+  remove_named(volumes, api_access_volume);
   bj::object ws;
   if (rt.spec.workspace) {
     boost::system::error_code ec;
@@ -193,6 +212,7 @@ bj::array build_volumes(const api::runtime& rt, bj::object& pod_spec) {
     volumes.push_back(bj::object{
         {"name", artifact_volume},
         {"persistentVolumeClaim", bj::object{{"claimName", store->fs_volume_claim.value_or("")}}}});
+  if (api_volume) volumes.push_back(api_access_volume_spec());
   return volumes;
 }
 
@@ -314,12 +334,18 @@ krt::result<bj::object, std::string> build_deployment(const api::runtime& rt, co
       }
     }
   for (auto& c : others) containers.push_back(std::move(c));
-  containers.push_back(runtimed_container(rt, o));
+  // A template that asks for the token in every container
+  // (automountServiceAccountToken: true) keeps that; otherwise only runtimed
+  // gets one.
+  const auto* automount = pod_spec.if_contains("automountServiceAccountToken");
+  bool api_volume = !(automount != nullptr && automount->is_bool() && automount->as_bool());
+  if (api_volume) pod_spec["automountServiceAccountToken"] = false;
+  containers.push_back(runtimed_container(rt, o, api_volume));
   pod_spec["containers"] = std::move(containers);
   if (auto* inits = array_member(pod_spec, "initContainers"))
     for (auto& c : *inits) strip_artifact_mount(c);
 
-  pod_spec["volumes"] = build_volumes(rt, pod_spec);
+  pod_spec["volumes"] = build_volumes(rt, pod_spec, api_volume);
   pod_spec["serviceAccountName"] = service_account_for(rt, o);
   const auto& store = rt.spec.artifact_store;
   if (store && store->driver == "filesystem") {

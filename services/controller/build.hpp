@@ -34,6 +34,11 @@ inline constexpr std::string_view workspace_volume = "workspace";
 inline constexpr std::string_view workspace_path = "/workspace";
 inline constexpr std::string_view artifact_volume = "artifact-store";
 inline constexpr std::string_view artifact_root = "/var/lib/kruntimes/artifacts";
+// Only runtimed gets API credentials: the pod does not automount the service
+// account token, and this projected volume (token, CA, namespace) is mounted
+// into runtimed alone, so code in a Run cannot use runtimed's rights.
+inline constexpr std::string_view api_access_volume = "kruntimes-api-access";
+inline constexpr std::string_view api_access_path = "/var/run/secrets/kubernetes.io/serviceaccount";
 inline constexpr std::int64_t runtimed_health_port = 9094;
 inline constexpr std::int64_t artifact_fs_group = 65532;
 

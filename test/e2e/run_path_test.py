@@ -10,6 +10,7 @@ Usage: run_path_test.py BUILD_DIR SOURCE_DIR
 """
 
 import hashlib
+import json
 import os
 import signal
 import sys
@@ -200,6 +201,22 @@ class RunPath(PlaneTest):
             self.assertEqual(r.returncode, 0, r.stderr)
             with open(path, "rb") as f:
                 self.assertEqual(f.read(), b"report\n")
+
+    # ------------------------------------------------------------ security
+
+    def test_run_code_gets_no_api_credentials(self):
+        """Only runtimed mounts the service account token (a projected volume);
+        the runtime container, and so the code of a Run, has none."""
+        r = self.krt("run", "--name", "no-creds", "--", 'echo "kubeconfig=${KUBECONFIG:-none}"; '
+                     'test -e /var/run/secrets/kubernetes.io/serviceaccount/token && echo token || echo no-token')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.split(), ["kubeconfig=none", "no-token"])
+        pod = self.get_run("no-creds")["status"]["assignedPod"]
+        spec = json.loads(self.plane.kubectl("get", "pod", pod, "-o", "json").stdout)["spec"]
+        self.assertFalse(spec["automountServiceAccountToken"])
+        mounts = {c["name"]: [m["name"] for m in c.get("volumeMounts", [])] for c in spec["containers"]}
+        self.assertIn("kruntimes-api-access", mounts["runtimed"])
+        self.assertNotIn("kruntimes-api-access", mounts["runtime"])
 
     # ------------------------------------------------------------ kubectl
 

@@ -202,8 +202,42 @@ TEST(BuildDeployment, RuntimedContainer) {
                                                  {"periodSeconds", 5}}));
   EXPECT_EQ(obj(c, "resources"), (bj::object{{"requests", bj::object{{"cpu", "100m"}, {"memory", "128Mi"}}},
                                             {"limits", bj::object{{"cpu", "500m"}, {"memory", "256Mi"}}}}));
-  EXPECT_EQ(names(arr(c, "volumeMounts")), (std::vector<std::string>{"workspace"}));
+  EXPECT_EQ(names(arr(c, "volumeMounts")), (std::vector<std::string>{"workspace", "kruntimes-api-access"}));
   EXPECT_TRUE(c.at("securityContext").at("readOnlyRootFilesystem").as_bool());
+}
+
+TEST(BuildDeployment, OnlyRuntimedGetsAnAPIToken) {
+  auto d = deployment(decode(basic));
+  const auto& ps = pod_spec(d).as_object();
+  EXPECT_FALSE(ps.at("automountServiceAccountToken").as_bool());
+  const auto& vol = named(arr(ps, "volumes"), "kruntimes-api-access").as_object();
+  std::vector<std::string> kinds;
+  for (const auto& s : arr(obj(vol, "projected"), "sources")) kinds.push_back(std::string(s.as_object().begin()->key()));
+  EXPECT_EQ(kinds, (std::vector<std::string>{"serviceAccountToken", "configMap", "downwardAPI"}));
+  for (const auto& c : arr(ps, "containers")) {
+    bool mounted = false;
+    if (const auto* ms = c.as_object().if_contains("volumeMounts"))
+      for (const auto& m : ms->as_array())
+        if (str(m, "name") == "kruntimes-api-access") {
+          mounted = true;
+          EXPECT_EQ(str(m, "mountPath"), "/var/run/secrets/kubernetes.io/serviceaccount");
+          EXPECT_TRUE(m.at("readOnly").as_bool());
+        }
+    EXPECT_EQ(mounted, str(c, "name") == "runtimed") << str(c, "name");
+  }
+}
+
+TEST(BuildDeployment, TemplateAskingForTokensEverywhereKeepsThem) {
+  auto rt = decode(basic);
+  auto t = bj::parse(*rt.spec.pod_template).as_object();
+  t["spec"].as_object()["automountServiceAccountToken"] = true;
+  rt.spec.pod_template = bj::serialize(t);
+  auto d = deployment(rt);
+  const auto& ps = pod_spec(d).as_object();
+  EXPECT_TRUE(ps.at("automountServiceAccountToken").as_bool());
+  EXPECT_EQ(names(arr(ps, "volumes")), (std::vector<std::string>{"data", "workspace"}));
+  EXPECT_EQ(names(arr(named(arr(ps, "containers"), "runtimed"), "volumeMounts")),
+            (std::vector<std::string>{"workspace"}));
 }
 
 TEST(BuildDeployment, DaemonImageFromSpecWins) {
@@ -220,7 +254,7 @@ TEST(BuildDeployment, DaemonImageFromSpecWins) {
 TEST(BuildDeployment, VolumesWorkspaceDefaultsToEmptyDir) {
   auto d = deployment(decode(basic));
   const auto& vols = arr(pod_spec(d), "volumes");
-  EXPECT_EQ(names(vols), (std::vector<std::string>{"data", "workspace"}));
+  EXPECT_EQ(names(vols), (std::vector<std::string>{"data", "workspace", "kruntimes-api-access"}));
   EXPECT_EQ(named(vols, "workspace"), (bj::value(bj::object{{"emptyDir", bj::object{}}, {"name", "workspace"}})));
   EXPECT_EQ(str(pod_spec(d), "serviceAccountName"), "kruntimes-runtimed");
   EXPECT_FALSE(pod_spec(d).as_object().contains("securityContext"));
