@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -75,8 +76,38 @@ class LocalPlane:
         if self.proc:
             self.log.close()
 
+    def leftovers(self):
+        """Pids of processes that belong to this plane's pods (their command
+        line or environment names the state directory) and are still running."""
+        mark = self.state_dir.encode()
+        out = []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    cmd = f.read()
+                with open("/proc/%s/environ" % pid, "rb") as f:
+                    env = f.read()
+            except OSError:
+                continue
+            if mark in cmd or mark in env:
+                out.append(int(pid))
+        return out
+
     def cleanup(self):
         self.stop()
+        # A server that died (or was killed) could not stop its pods; their
+        # processes must not outlive the test.
+        stray = self.leftovers()
+        for pid in stray:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        if stray:
+            sys.stderr.write("localplane: killed %d process(es) of %s that outlived the server\n" %
+                             (len(stray), self.state_dir))
         if self.owns_dir:
             shutil.rmtree(self.state_dir, ignore_errors=True)
 
