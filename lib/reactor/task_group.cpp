@@ -71,7 +71,22 @@ awaitable<void> task_group::close(asio::cancellation_type type) {
       cur->signal.emit(type);
     }
   }
-  co_await drain();
+  // Wait for the tasks even when our caller is cancelled meanwhile (or
+  // already was): returning early would let the group be destroyed while its
+  // cancelled tasks still run. The caller's cancellation is reported once
+  // they have finished.
+  bool cancelled = false;
+  for (;;) {
+    try {
+      co_await drain();
+      break;
+    } catch (const boost::system::system_error& e) {
+      if (e.code() != asio::error::operation_aborted) throw;
+      cancelled = true;
+    }
+    co_await asio::this_coro::reset_cancellation_state();
+  }
+  if (cancelled) throw boost::system::system_error(asio::error::operation_aborted);
 }
 
 awaitable<void> task_group::drain() {

@@ -32,7 +32,8 @@ class task_group {
   bool spawn(awaitable<void> task, std::string_view what);
 
   // Stops accepting, cancels every task with `type`, waits for all to finish.
-  // Idempotent; concurrent callers all wait.
+  // Idempotent; concurrent callers all wait. A caller cancelled meanwhile
+  // still waits for the tasks, then gets operation_aborted.
   awaitable<void> close(asio::cancellation_type type = asio::cancellation_type::terminal);
   // Waits until no task is running, without cancelling anything.
   awaitable<void> drain();

@@ -614,9 +614,18 @@ awaitable<void> kubelet::run_container(std::shared_ptr<pod> p, std::size_t index
       if (spec.contains("readinessProbe")) probes.spawn(probe_loop(p, index, false), "readiness");
       if (spec.contains("livenessProbe")) probes.spawn(probe_loop(p, index, true), "liveness");
       auto run_start = std::chrono::steady_clock::now();
-      exit_info ex = co_await c.proc->wait_info();
+      // The probes are closed on every way out, also when the pod's task
+      // group cancels this coroutine while it waits for the process.
+      exit_info ex;
+      std::exception_ptr failure;
+      try {
+        ex = co_await c.proc->wait_info();
+      } catch (...) {
+        failure = std::current_exception();
+      }
       forget_process(procs_dir(), c.proc->pid());
       co_await probes.close();
+      if (failure) std::rethrow_exception(failure);
       c.state = "terminated";
       c.exit_code = ex.code;
       c.signal = ex.signal;

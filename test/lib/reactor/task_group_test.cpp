@@ -34,6 +34,33 @@ awaitable<void> fail_loudly() {
   throw std::runtime_error("escaped");
 }
 
+// Ignores the first cancellation and takes 20 ms more to stop.
+awaitable<void> slow_to_stop(bool& stopped) {
+  asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::hours(24));
+  try {
+    co_await t.async_wait(asio::use_awaitable);
+  } catch (const boost::system::system_error&) {
+  }
+  co_await asio::this_coro::reset_cancellation_state();
+  t.expires_after(20ms);
+  co_await t.async_wait(asio::use_awaitable);
+  stopped = true;
+}
+
+// Closes a group of its own, recording whether its task had stopped by the
+// time close() returned and whether close() reported a cancellation.
+awaitable<void> close_own_group(bool& stopped, bool& stopped_at_return, bool& aborted) {
+  task_group inner(co_await asio::this_coro::executor, "inner");
+  inner.spawn(slow_to_stop(stopped), "slow");
+  co_await yield();
+  try {
+    co_await inner.close();
+  } catch (const boost::system::system_error& e) {
+    aborted = e.code() == asio::error::operation_aborted;
+  }
+  stopped_at_return = stopped;
+}
+
 // Runs one coroutine to completion on a private io_context.
 template <typename F>
 void run_local(F f) {
@@ -64,6 +91,22 @@ TEST(TaskGroup, CloseCancelsRunningTasksAndWaits) {
     EXPECT_FALSE(g.spawn(finish_quickly(done), "late")) << "a closed group refuses work";
     co_await g.close();  // idempotent
   });
+}
+
+TEST(TaskGroup, CloseWaitsForItsTasksEvenWhenTheCallerIsCancelled) {
+  // The caller of close() is itself a task of a group being closed: close()
+  // must still wait for its own tasks (else the group would be destroyed
+  // with a task running), then report the caller's cancellation.
+  bool stopped = false, stopped_at_return = false, aborted = false;
+  run_local([&](executor ex) -> awaitable<void> {
+    task_group outer(ex, "outer");
+    outer.spawn(close_own_group(stopped, stopped_at_return, aborted), "closer");
+    co_await yield();
+    co_await yield();
+    co_await outer.close();
+  });
+  EXPECT_TRUE(stopped_at_return);
+  EXPECT_TRUE(aborted);
 }
 
 TEST(TaskGroup, EscapedExceptionsReachTheHook) {
