@@ -7,6 +7,7 @@
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/system/system_error.hpp>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -159,6 +160,10 @@ struct kubelet::pod {
   reactor::event changed;
   reactor::event stopping_ev;
   reactor::task_group tasks;
+  // Each container run's probe tasks. The pod owns the groups, so none is
+  // destroyed by a container coroutine that ends early (a cancellation while
+  // it waits); run_pod closes whatever is left after the containers.
+  std::vector<std::shared_ptr<reactor::task_group>> probe_groups;
   std::string restart_policy = "Always";
   std::string ip;  // a loopback address of its own (127.1.x.y)
 };
@@ -422,7 +427,24 @@ awaitable<void> kubelet::run_pod(std::shared_ptr<pod> p) {
   }
   for (auto& c : p->containers)
     if (c->proc && c->proc->running()) co_await c->proc->terminate(std::chrono::milliseconds(0));
-  co_await p->tasks.close();
+  // Every group is closed (its tasks finished) before the pod can go away,
+  // also when this coroutine is cancelled: close() then finishes its wait
+  // and reports the cancellation, which is passed on at the end.
+  std::exception_ptr cancelled;
+  try {
+    co_await p->tasks.close();
+  } catch (const boost::system::system_error&) {
+    cancelled = std::current_exception();
+  }
+  for (auto& g : p->probe_groups) {
+    try {
+      co_await g->close();
+    } catch (const boost::system::system_error&) {
+      cancelled = std::current_exception();
+    }
+  }
+  p->probe_groups.clear();
+  if (cancelled) std::rethrow_exception(cancelled);
   for (auto& c : p->containers) c->proc.reset();
   if (!p->force) {
     std::string target = "/api/v1/namespaces/" + p->ns + "/pods/" + p->name;
@@ -610,9 +632,11 @@ awaitable<void> kubelet::run_container(std::shared_ptr<pod> p, std::size_t index
       c.started_at = format_rfc3339(wall_now());
       c.ready = !spec.contains("readinessProbe");
       p->changed.set();
-      reactor::task_group probes(ex_, "probes");
-      if (spec.contains("readinessProbe")) probes.spawn(probe_loop(p, index, false), "readiness");
-      if (spec.contains("livenessProbe")) probes.spawn(probe_loop(p, index, true), "liveness");
+      std::erase_if(p->probe_groups, [](const auto& g) { return g->closed() && g->size() == 0; });
+      auto probes = std::make_shared<reactor::task_group>(ex_, "probes");
+      p->probe_groups.push_back(probes);
+      if (spec.contains("readinessProbe")) probes->spawn(probe_loop(p, index, false), "readiness");
+      if (spec.contains("livenessProbe")) probes->spawn(probe_loop(p, index, true), "liveness");
       auto run_start = std::chrono::steady_clock::now();
       // The probes are closed on every way out, also when the pod's task
       // group cancels this coroutine while it waits for the process.
@@ -624,7 +648,7 @@ awaitable<void> kubelet::run_container(std::shared_ptr<pod> p, std::size_t index
         failure = std::current_exception();
       }
       forget_process(procs_dir(), c.proc->pid());
-      co_await probes.close();
+      co_await probes->close();
       if (failure) std::rethrow_exception(failure);
       c.state = "terminated";
       c.exit_code = ex.code;
