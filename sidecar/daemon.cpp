@@ -216,6 +216,7 @@ void daemon::on_watch_event(const pbx::ExecutionEvent& ev) {
   }
   if ((!a.need_fresh || a.fresh_seen) && !a.terminal_status) {
     a.terminal_status = st;
+    if (!a.timing.exited) a.timing.exited = wall_now();
     a.wake.set();
   }
 }
@@ -354,6 +355,20 @@ void daemon::observe_dispatch(const std::string& runtime, std::chrono::steady_cl
   metrics_.get_histogram("kruntimes_runtimed_dispatch_duration_seconds",
                          "Time from claim to the execution started on the Runtime Server", {{"runtime", runtime}})
       .observe(std::chrono::duration_cast<std::chrono::nanoseconds>(d));
+}
+
+void daemon::record_timing(active_run& a, api::phase p, wall_time completion, bool written) {
+  run_timing t = a.timing;
+  t.uid = a.uid;
+  t.name = a.latest->metadata.name;
+  t.namespace_ = a.latest->metadata.namespace_;
+  t.attempt = std::max(1, a.latest->status.attempt);
+  if (written) {
+    t.phase = std::string(api::to_string(p));
+    t.completion = completion;
+    t.completed = wall_now();
+  }
+  timings_.put(std::move(t));
 }
 
 void daemon::count_retry(const std::string& runtime, const std::string& reason) {

@@ -32,6 +32,7 @@
 #include "lib/reactor/event.hpp"
 #include "lib/reactor/task_group.hpp"
 #include "sidecar/log_store.hpp"
+#include "sidecar/timing_log.hpp"
 #include "sidecar/prep/artifacts.hpp"
 #include "sidecar/prep/workspace.hpp"
 #include "sidecar/runtime_client.hpp"
@@ -168,6 +169,8 @@ class daemon {
   // Heartbeat: the condition's lastTransitionTime, kept while it stays True.
   std::optional<wall_time> heartbeat_since_;
   log_store finished_;
+  timing_log timings_{16384};
+  void record_timing(active_run& a, api::phase p, wall_time completion, bool written);
   asio::thread_pool pool_{2};
   obs::registry metrics_;
   reactor::task_group runs_;   // Run coroutines, the informer, events: cancelled at stop

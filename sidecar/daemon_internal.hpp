@@ -159,6 +159,7 @@ struct daemon::active_run {
   std::optional<pb::StatusResponse> terminal_status;
   workspace ws;
   steady::time_point claimed_at{};
+  run_timing timing;  // of the current attempt (GET /timings)
   std::string stdout_text, stderr_text;  // output of the last terminal status
 };
 

@@ -119,6 +119,26 @@ awaitable<void> daemon::handle_http(net::http_request& req, net::response_writer
     co_await w.respond(200, "text/plain; version=0.0.4; charset=utf-8", metrics_.render());
     co_return;
   }
+  if (path == "/timings") {
+    std::uint64_t after = 0;
+    bool bad = false;
+    if (auto v = req.query_param("after")) {
+      try {
+        std::size_t used = 0;
+        after = std::stoull(*v, &used);
+        bad = used != v->size() || v->front() == '-';
+      } catch (const std::exception&) {
+        bad = true;  // no co_await inside a handler (GCC 12)
+      }
+    }
+    if (bad) {
+      co_await w.respond(400, "text/plain",
+                         "after must be a non-negative integer (the \"next\" of a previous reply)\n");
+      co_return;
+    }
+    co_await w.respond(200, "application/json", timings_.render_after(after));
+    co_return;
+  }
   constexpr std::string_view prefix = "/runs/";
   if (path.rfind(prefix, 0) == 0) {
     std::string rest = path.substr(prefix.size());
@@ -138,7 +158,8 @@ awaitable<void> daemon::handle_http(net::http_request& req, net::response_writer
     }
   }
   co_await w.respond(404, "text/plain",
-                     "not found: try /healthz, /readyz, /metrics, /runs/<uid>/log or /runs/<uid>/artifacts/<name>\n");
+                     "not found: try /healthz, /readyz, /metrics, /timings, /runs/<uid>/log or "
+                     "/runs/<uid>/artifacts/<name>\n");
 }
 
 awaitable<void> daemon::serve_log(std::string uid, net::http_request& req, net::response_writer& w) {

@@ -61,6 +61,7 @@ awaitable<void> daemon::drive(std::shared_ptr<active_run> a, bool recover) {
       }
     }
     a->ws = *prepared;
+    a->timing.prepared = wall_now();
   } else {
     a->ws = workspace_paths(*a->latest, ws_opts_);
     a->log.info("resuming a Run after restart");
@@ -196,6 +197,8 @@ awaitable<bool> daemon::claim(std::shared_ptr<active_run> a) {
     }
     co_return false;
   }
+  a->timing.claim = now;
+  a->timing.claimed = wall_now();
   a->log.info("claimed");
   co_return true;
 }
@@ -267,6 +270,8 @@ awaitable<std::optional<std::string>> daemon::execute(std::shared_ptr<active_run
   if (r.spec.mode && r.spec.mode->function) req.set_handler(r.spec.mode->function->handler);
   a->executing = true;
   a->started = false;
+  a->timing.exec_started.reset();
+  a->timing.exited.reset();
   auto [st, resp] = co_await rc_->execute(std::move(req), execute_timeout);
   (void)resp;
   if (!st.ok()) {
@@ -275,6 +280,9 @@ awaitable<std::optional<std::string>> daemon::execute(std::shared_ptr<active_run
         st.error_message();
   }
   a->started = true;
+  // A short process may have ended (and its push event arrived) before the
+  // reply: it had started by then.
+  a->timing.exec_started = a->timing.exited ? std::min(*a->timing.exited, wall_now()) : wall_now();
   if (a->need_fresh && !a->fresh_seen && !a->terminal_status) a->verify = true;
   a->log.info("execution started");
   co_return std::nullopt;
@@ -310,6 +318,7 @@ awaitable<daemon::outcome> daemon::wait_outcome(std::shared_ptr<active_run> a, s
       auto [st, resp] = co_await rc_->status(a->uid, rpc_timeout);
       if (st.ok() && is_terminal_state(resp.state()) && !a->terminal_status) {
         a->terminal_status = std::move(resp);
+        if (!a->timing.exited) a->timing.exited = wall_now();
         continue;
       }
       if (st.ok()) a->fresh_seen = true;  // Status speaks for the current execution
@@ -474,6 +483,7 @@ awaitable<void> daemon::succeed(std::shared_ptr<active_run> a, pb::StatusRespons
     return true;
   };
   bool ok = co_await write_status(a, api::phase::running, std::move(mutate4));
+  record_timing(*a, api::phase::succeeded, now, ok);
   if (ok) {
     a->log.info("Run succeeded", {{"attempt", a->latest->status.attempt}});
     const auto runtime = a->latest->spec.runtime;
@@ -583,6 +593,7 @@ awaitable<bool> daemon::terminal(std::shared_ptr<active_run> a, api::phase p, st
     return true;
   };
   bool ok = co_await write_status(a, expected, std::move(mutate5));
+  record_timing(*a, p, now, ok);
   if (ok) {
     const auto runtime = a->latest->spec.runtime;
     a->log.info("Run finished", {{"phase", api::to_string(p)}, {"reason", reason}, {"message", message}});

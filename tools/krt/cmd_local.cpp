@@ -44,6 +44,12 @@ std::string default_state_dir() {
       .string();
 }
 
+}  // namespace
+
+std::string local_kubeconfig_fallback() { return (fs::path(default_state_dir()) / "kubeconfig").string(); }
+
+namespace {
+
 void add_state_dir(cxxopts::Options& o) {
   o.add_options()("state-dir",
                   "Directory holding the control plane's database, certificates, kubeconfig and logs "

@@ -20,5 +20,6 @@ int cmd_outputs(int argc, char** argv);
 int cmd_artifact(int argc, char** argv);
 int cmd_runtime(int argc, char** argv);
 int cmd_completion(int argc, char** argv);
+int cmd_bench(int argc, char** argv);
 
 }  // namespace krt::cli

@@ -2,7 +2,10 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <iostream>
 #include <sstream>
@@ -77,9 +80,20 @@ int fail(std::string_view msg) {
   return 1;
 }
 
-std::unique_ptr<session> open_session(const cxxopts::ParseResult& args) {
+std::unique_ptr<session> open_session(const cxxopts::ParseResult& args, const std::string& fallback) {
   kube::load_options lo;
   if (args.count("kubeconfig")) lo.kubeconfig = args["kubeconfig"].as<std::string>();
+  auto env_set = [](const char* name) {
+    const char* v = std::getenv(name);
+    return v != nullptr && *v != '\0';
+  };
+  if (lo.kubeconfig.empty() && !fallback.empty() && !env_set("KUBECONFIG") &&
+      !env_set("KUBERNETES_SERVICE_HOST")) {
+    const char* home = std::getenv("HOME");
+    std::string user_config = home != nullptr ? std::string(home) + "/.kube/config" : std::string();
+    if ((user_config.empty() || ::access(user_config.c_str(), F_OK) != 0) && ::access(fallback.c_str(), R_OK) == 0)
+      lo.kubeconfig = fallback;
+  }
   if (args.count("context")) lo.context = args["context"].as<std::string>();
   auto cfg = kube::load_config(lo);
   if (!cfg) {

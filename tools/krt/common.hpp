@@ -55,8 +55,14 @@ struct session {
 };
 
 // Loads the kubeconfig named by the global flags and connects. On failure
-// prints the error and returns nullptr.
-std::unique_ptr<session> open_session(const cxxopts::ParseResult& args);
+// prints the error and returns nullptr. `fallback` is used when nothing names
+// a configuration (no --kubeconfig, no $KUBECONFIG, no ~/.kube/config, not
+// in a cluster) and the file exists.
+std::unique_ptr<session> open_session(const cxxopts::ParseResult& args, const std::string& fallback = "");
+
+// The kubeconfig of the local control plane in its default state directory
+// (cmd_local.cpp), whether or not it exists.
+std::string local_kubeconfig_fallback();
 
 // Runs `main` on the session's io_context to completion; an escaping
 // exception becomes one `Error:` line and exit code 1.

@@ -27,6 +27,7 @@ constexpr command commands[] = {
     {"artifact", "List and download a Run's artifacts", krt::cli::cmd_artifact},
     {"runtime", "List and show Runtimes", krt::cli::cmd_runtime},
     {"completion", "Print a shell completion script (bash, zsh)", krt::cli::cmd_completion},
+    {"bench", "Measure Run latency hop by hop against measured floors", krt::cli::cmd_bench},
     {"local", "Run the embedded local control plane (no cluster needed)", krt::cli::cmd_local},
     {"version", "Print the version of krt and how it was built", krt::cli::cmd_version},
 };
