@@ -34,14 +34,15 @@ bool parse_bind(const std::string& s, std::string& host, std::uint16_t& port) {
   return true;
 }
 
-awaitable<int> serve(reactor::engine& eng, runtimed::options opts, kube::load_options lo) {
+awaitable<int> serve(reactor::engine& eng, runtimed::options opts, kube::load_options lo,
+                     kube::client_options co) {
   obs::logger log("runtimed");
   auto cfg = kube::load_config(lo);
   if (!cfg) {
     std::cerr << "Error: " << cfg.error() << "\n";
     co_return 1;
   }
-  auto kc = kube::client::connect(eng.get_executor(0), *cfg);
+  auto kc = kube::client::connect(eng.get_executor(0), *cfg, co);
   if (!kc) {
     std::cerr << "Error: " << kc.error() << "\n";
     co_return 1;
@@ -99,6 +100,9 @@ int main(int argc, char** argv) {
       cxxopts::value<std::uint64_t>()->default_value("10737418240"))(
       "kubeconfig", "Path to a kubeconfig (default $KUBECONFIG, else in-cluster)",
       cxxopts::value<std::string>()->default_value(""))(
+      "kube-api-qps", "Client-side limit of API requests per second (0: no limit)",
+      cxxopts::value<double>()->default_value("1000"))(
+      "kube-api-burst", "Requests allowed at once above --kube-api-qps", cxxopts::value<int>()->default_value("2000"))(
       "smp", "Shards (threads); runtimed's state lives on shard 0", cxxopts::value<unsigned>()->default_value("1"))(
       "log-level", "debug, info, warn or error", cxxopts::value<std::string>()->default_value("info"))(
       "h,help", "Show this help");
@@ -172,10 +176,17 @@ int main(int argc, char** argv) {
 
   kube::load_options lo;
   lo.kubeconfig = args["kubeconfig"].as<std::string>();
+  kube::client_options co;
+  co.qps = args["kube-api-qps"].as<double>();
+  co.burst = args["kube-api-burst"].as<int>();
+  if (co.qps < 0 || co.burst < 1) {
+    std::cerr << "Error: --kube-api-qps must be >= 0 and --kube-api-burst >= 1\n";
+    return 1;
+  }
 
   reactor::engine_options eo;
   eo.shards = std::max(1u, args["smp"].as<unsigned>());
   reactor::engine eng(eo);
   obs::install_task_exception_logging(obs::logger("runtimed"));
-  return eng.run([&]() { return serve(eng, opts, lo); });
+  return eng.run([&]() { return serve(eng, opts, lo, co); });
 }

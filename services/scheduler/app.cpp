@@ -134,14 +134,15 @@ awaitable<std::optional<std::string>> app::start_endpoints() {
 }
 
 awaitable<std::optional<std::string>> app::start() {
-  if (auto err = connect_client(engine_.get_executor(0), opts_.config, client_)) co_return *err;
+  if (auto err = connect_client(engine_.get_executor(0), opts_.config, client_, opts_.client)) co_return *err;
 
   // Each shard builds its own client and uses its own metrics registry. Only
   // pointers cross (GCC 12 mishandles class-type packs captured by the
   // start lambda); the shards copy what they point to while constructing.
   const kube::rest_config* cfg = &opts_.config;
   const std::string* identity = &opts_.identity;
-  co_await shards_.start(cfg, &metrics_, identity);
+  const kube::client_options* co = &opts_.client;
+  co_await shards_.start(cfg, co, &metrics_, identity);
   shards_started_ = true;
   targets_ = co_await shards_.map([](pool_shard& s) { return address_of(s); });
 

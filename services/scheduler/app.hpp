@@ -29,6 +29,7 @@ namespace krt::scheduler {
 
 struct app_options {
   kube::rest_config config;
+  kube::client_options client;  // every shard's client (QPS, burst)
   std::string namespace_;  // empty: all namespaces
   bool leader_elect = true;
   std::string lease_namespace = "kruntimes-system";

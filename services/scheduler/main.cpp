@@ -52,6 +52,9 @@ int main(int argc, char** argv) {
      cxxopts::value<unsigned>()->default_value("1"))
     ("leader-election-namespace", "Namespace of the Lease (default: $POD_NAMESPACE, else kruntimes-system)",
      cxxopts::value<std::string>()->default_value(""))
+    ("kube-api-qps", "Client-side limit of API requests per second, per shard (0: no limit)",
+     cxxopts::value<double>()->default_value("1000"))
+    ("kube-api-burst", "Requests allowed at once above --kube-api-qps", cxxopts::value<int>()->default_value("2000"))
     ("smp", "Number of shards (threads); pools are spread over shards by (namespace, runtime)",
      cxxopts::value<unsigned>()->default_value("1"))
     ("log-level", "debug, info, warn or error", cxxopts::value<std::string>()->default_value("info"))
@@ -110,6 +113,12 @@ int main(int argc, char** argv) {
   opts.partitions = partitions;
   opts.config = std::move(*cfg);
   opts.namespace_ = args["namespace"].as<std::string>();
+  opts.client.qps = args["kube-api-qps"].as<double>();
+  opts.client.burst = args["kube-api-burst"].as<int>();
+  if (opts.client.qps < 0 || opts.client.burst < 1) {
+    std::cerr << "Error: --kube-api-qps must be >= 0 and --kube-api-burst >= 1\n";
+    return 1;
+  }
   opts.leader_elect = args["leader-elect"].as<bool>();
   opts.lease_namespace = args["leader-election-namespace"].as<std::string>();
   if (opts.lease_namespace.empty()) opts.lease_namespace = krt::env_or("POD_NAMESPACE", "kruntimes-system");

@@ -34,15 +34,17 @@ double seconds(std::chrono::nanoseconds d) { return static_cast<double>(d.count(
 }  // namespace
 
 std::optional<std::string> connect_client(executor ex, const kube::rest_config& cfg,
-                                          std::unique_ptr<kube::client>& out) {
-  auto c = kube::client::connect(std::move(ex), cfg);
+                                          std::unique_ptr<kube::client>& out, const kube::client_options& co) {
+  auto c = kube::client::connect(std::move(ex), cfg, co);
   if (!c) return "cannot build the Kubernetes client: " + c.error();
   out = std::move(*c);
   return std::nullopt;
 }
 
-pool_shard::pool_shard(const kube::rest_config* cfg, obs::sharded_metrics* metrics, const std::string* host)
+pool_shard::pool_shard(const kube::rest_config* cfg, const kube::client_options* co, obs::sharded_metrics* metrics,
+                       const std::string* host)
     : cfg_(*cfg),
+      client_opts_(*co),
       metrics_(metrics->local()),
       host_(*host),
       clock_(reactor::real_clock()),
@@ -67,7 +69,7 @@ pool_shard::pool_shard(const kube::rest_config* cfg, obs::sharded_metrics* metri
 }
 
 awaitable<void> pool_shard::start() {
-  if (auto err = connect_client(ex_, cfg_, client_)) throw std::runtime_error(*err);
+  if (auto err = connect_client(ex_, cfg_, client_, client_opts_)) throw std::runtime_error(*err);
   next_periodic_ = clock_.now() + periodic_requeue;
   loop_tasks_.spawn(run_loop(), "scheduler loop");
   co_return;

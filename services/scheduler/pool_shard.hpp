@@ -45,13 +45,14 @@ inline constexpr std::chrono::seconds stop_drain_timeout{10};
 // coroutine: client::connect's defaulted options argument must not be created
 // inside a coroutine frame (GCC 12).
 std::optional<std::string> connect_client(executor ex, const kube::rest_config& cfg,
-                                          std::unique_ptr<kube::client>& out);
+                                          std::unique_ptr<kube::client>& out, const kube::client_options& co);
 
 class pool_shard {
  public:
   // `cfg` (copied) builds this shard's own API client; `host` names the
   // Event source.
-  pool_shard(const kube::rest_config* cfg, obs::sharded_metrics* metrics, const std::string* host);
+  pool_shard(const kube::rest_config* cfg, const kube::client_options* co, obs::sharded_metrics* metrics,
+             const std::string* host);
 
   awaitable<void> start();
   awaitable<void> stop();
@@ -115,6 +116,7 @@ class pool_shard {
   awaitable<void> event_one(api::run r, std::string message);
 
   kube::rest_config cfg_;
+  kube::client_options client_opts_;
   std::unique_ptr<kube::client> client_;
   obs::registry& metrics_;
   std::string host_;
