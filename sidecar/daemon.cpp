@@ -133,6 +133,7 @@ awaitable<void> daemon::startup() {
     if (!co_await sleep_or_stop(500ms)) co_return;
   }
   ready_ = true;
+  for (const auto& r : informer_->list()) note_waiting(r);
   std::set<std::string> running_here;
   for (const auto& r : informer_->list()) {
     if (!is_ours(*r) || api::phase_of(r->status) != api::phase::running) continue;
@@ -283,6 +284,8 @@ void daemon::on_run(const api::run& r) {
     it->second->wake.set();
     return;
   }
+  auto shared = std::make_shared<const api::run>(r);
+  note_waiting(shared);
   if (!ready_ || !is_ours(r)) return;
   auto p = api::phase_of(r.status);
   if (p == api::phase::scheduled) {
@@ -290,28 +293,41 @@ void daemon::on_run(const api::run& r) {
   } else if (p == api::phase::running && !finished_.get(r.metadata.uid)) {
     // Running here but not known: a Run we lost track of. Recovery settles
     // it (a stale event after our own terminal write fails its precondition).
-    begin(std::make_shared<const api::run>(r), true, true);
+    begin(shared, true, true);
   }
 }
 
 void daemon::on_run_deleted(const api::run& r) {
+  drop_waiting(r.metadata.uid);
   auto it = active_.find(r.metadata.uid);
   if (it == active_.end()) return;
   it->second->deleted = true;
   it->second->wake.set();
 }
 
+void daemon::note_waiting(const std::shared_ptr<const api::run>& r) {
+  const std::string& uid = r->metadata.uid;
+  drop_waiting(uid);
+  if (active_.count(uid) || !is_ours(*r) || api::phase_of(r->status) != api::phase::scheduled) return;
+  wait_key k{r->metadata.creation_timestamp.value_or(wall_time{}), r->metadata.name, uid};
+  waiting_.insert(k);
+  waiting_by_uid_.emplace(uid, std::make_pair(std::move(k), r));
+}
+
+void daemon::drop_waiting(const std::string& uid) {
+  auto it = waiting_by_uid_.find(uid);
+  if (it == waiting_by_uid_.end()) return;
+  waiting_.erase(it->second.first);
+  waiting_by_uid_.erase(it);
+}
+
 void daemon::start_pending() {
   if (!ready_ || stopping_ || !informer_) return;
-  auto all = informer_->list();
-  std::sort(all.begin(), all.end(), [](const auto& x, const auto& y) {
-    auto tx = x->metadata.creation_timestamp.value_or(wall_time{});
-    auto ty = y->metadata.creation_timestamp.value_or(wall_time{});
-    return tx != ty ? tx < ty : x->metadata.name < y->metadata.name;
-  });
-  for (const auto& r : all) {
-    if (!is_ours(*r) || api::phase_of(r->status) != api::phase::scheduled) continue;
-    if (active_.count(r->metadata.uid)) continue;
+  for (auto it = waiting_.begin(); it != waiting_.end();) {
+    auto w = waiting_by_uid_.find(std::get<2>(*it));
+    ++it;  // begin() removes the entry
+    if (w == waiting_by_uid_.end()) continue;
+    std::shared_ptr<const api::run> r = w->second.second;
     // A cancelled Run is settled at once, whatever the capacity.
     if (r->spec.cancel_requested) {
       begin(r, false, false);
@@ -323,6 +339,7 @@ void daemon::start_pending() {
 
 void daemon::begin(const std::shared_ptr<const api::run>& r, bool recover, bool takes_slot,
                    const pb::StatusResponse* held) {
+  drop_waiting(r->metadata.uid);
   auto a = std::make_shared<active_run>(ex_);
   if (held != nullptr) {
     a->executing = true;

@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <tuple>
 #include <string>
 
 #include <boost/asio/thread_pool.hpp>
@@ -152,6 +153,14 @@ class daemon {
   std::unique_ptr<runtime_client> rc_;
   std::unique_ptr<kube::informer<api::run>> informer_;
   std::map<std::string, std::shared_ptr<active_run>> active_;  // by Run UID
+  // Our Scheduled Runs not yet begun, in start order (creationTimestamp,
+  // name, UID), kept from informer events so start_pending costs O(waiting),
+  // not O(every Run ever assigned to this pod).
+  using wait_key = std::tuple<wall_time, std::string, std::string>;
+  std::set<wait_key> waiting_;
+  std::map<std::string, std::pair<wait_key, std::shared_ptr<const api::run>>> waiting_by_uid_;
+  void note_waiting(const std::shared_ptr<const api::run>& r);  // adds, updates or removes
+  void drop_waiting(const std::string& uid);
   int slots_used_ = 0;
   bool ready_ = false;     // informer synced and executions listed
   bool stopping_ = false;

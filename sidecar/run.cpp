@@ -30,6 +30,10 @@ awaitable<void> daemon::run_one(std::shared_ptr<active_run> a, bool recover) {
   active_.erase(a->uid);
   if (a->takes_slot) --slots_used_;
   set_active_gauge();
+  // Still Scheduled (the claim lost to another change): it may start again.
+  if (informer_ && a->latest)
+    if (auto cur = informer_->get(a->latest->metadata.namespace_ + "/" + a->latest->metadata.name))
+      note_waiting(cur);
   start_pending();
 }
 
