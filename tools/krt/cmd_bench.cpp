@@ -7,6 +7,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <boost/asio/signal_set.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -144,6 +145,7 @@ struct bench_state {
   std::string tag, prefix;
   std::map<std::string, tracked> runs;
   bool stopping = false;
+  bool interrupted = false;  // SIGINT/SIGTERM: stop, clean up, exit 130
   bool created_runtime = false;
   // Lease floor: the watch reports (name, type) pairs here.
   std::string lease_want;
@@ -184,6 +186,20 @@ awaitable<void> lease_watch_task(bench_state& st, std::unique_ptr<kube::body_str
       if (st.lease_event) st.lease_event->set();
     }
   }
+}
+
+// Ctrl-C (or SIGTERM) stops the bench where it is; what it created is still
+// deleted.
+awaitable<void> signal_task(bench_state& st) {
+  asio::signal_set signals(co_await asio::this_coro::executor, SIGINT, SIGTERM);
+  auto [ec, sig] = co_await signals.async_wait(use_nothrow);
+  if (ec) co_return;
+  std::cerr << "\ninterrupted: stopping and cleaning up (" << st.o.ns << ")\n";
+  st.interrupted = true;
+  st.stopping = true;
+  for (auto& [name, tr] : st.runs)
+    if (tr.done) tr.done->set();
+  if (st.lease_event) st.lease_event->set();
 }
 
 // Sets the done event of Runs past their deadline.
@@ -250,7 +266,7 @@ bool is_tty() { return ::isatty(2) == 1; }
 
 // Waits for `replicas` Runtime pods with Ready and a runtimed heartbeat, with
 // a progress bar on stderr.
-awaitable<std::optional<std::string>> wait_runtime(session& s, const bench_options& o) {
+awaitable<std::optional<std::string>> wait_runtime(session& s, const bench_options& o, const bool* stop) {
   auto start = std::chrono::steady_clock::now();
   auto deadline = start + o.setup_timeout;
   asio::steady_timer t(co_await asio::this_coro::executor);
@@ -301,6 +317,7 @@ awaitable<std::optional<std::string>> wait_runtime(session& s, const bench_optio
       if (is_tty()) std::cerr << "\n";
       co_return std::nullopt;
     }
+    if (*stop) co_return "interrupted";
     if (now > deadline) {
       if (is_tty()) std::cerr << "\n";
       co_return "the Runtime's pods were not ready within " + std::to_string(o.setup_timeout.count()) +
@@ -329,7 +346,7 @@ awaitable<std::optional<std::string>> measure_api_floor(bench_state& st, bench::
   std::vector<double> create_rtt, patch_rtt, patch_write, create_call;
   std::optional<std::string> err;
   std::vector<std::string> names;
-  for (int i = 0; i < st.o.floor_samples && !err; ++i) {
+  for (int i = 0; i < st.o.floor_samples && !err && !st.stopping; ++i) {
     std::string name = st.prefix + "floor-" + std::to_string(i);
     names.push_back(name);
     json::writer w;
@@ -349,6 +366,7 @@ awaitable<std::optional<std::string>> measure_api_floor(bench_state& st, bench::
       break;
     }
     co_await ev.wait();
+    if (!st.lease_seen) break;  // interrupted
     create_rtt.push_back(ms_between(t0, *st.lease_seen));
     create_call.push_back(ms_between(t0, t1));
     st.lease_want_type = kube::event_type::modified;
@@ -363,6 +381,7 @@ awaitable<std::optional<std::string>> measure_api_floor(bench_state& st, bench::
       break;
     }
     co_await ev.wait();
+    if (!st.lease_seen) break;
     patch_rtt.push_back(ms_between(t2, *st.lease_seen));
     patch_write.push_back(ms_between(t2, t3));
   }
@@ -680,6 +699,7 @@ awaitable<int> bench_main(session& s, bench_options o) {
   std::optional<std::string> err;
   auto ex = co_await asio::this_coro::executor;
   reactor::task_group bg(ex);
+  bg.spawn(signal_task(st), "signals");
   {
     auto r = co_await create_or_fail(s, api::runtimes, st.o.ns, runtime_body(st.o));
     if (r) {
@@ -692,7 +712,7 @@ awaitable<int> bench_main(session& s, bench_options o) {
       err = "creating Runtime " + st.o.runtime + ": " + describe(s, r.error());
     }
   }
-  if (!err) err = co_await wait_runtime(s, st.o);
+  if (!err) err = co_await wait_runtime(s, st.o, &st.stopping);
   if (!err) {
     // Watch the namespace's Runs from the current state.
     kube::list_options lo;
@@ -712,10 +732,10 @@ awaitable<int> bench_main(session& s, bench_options o) {
     }
     std::cerr << "floors: " << st.o.floor_samples << " Lease create/patch round trips, " << st.o.floor_samples
               << " direct spawns\n";
-    err = co_await measure_api_floor(st, rep);
-    if (!err) err = measure_spawn_floor(st.o, rep);
+    if (!st.stopping) err = co_await measure_api_floor(st, rep);
+    if (!err && !st.stopping) err = measure_spawn_floor(st.o, rep);
   }
-  if (!err) {
+  if (!err && !st.stopping) {
     std::cerr << "measuring: " << st.o.runs << " Runs, concurrency " << st.o.concurrency << "\n";
     co_await run_batch(st, st.o.warmup, st.o.warmup + st.o.runs, true);
     auto timings = co_await fetch_timings(s, st.o, rep);
@@ -726,6 +746,7 @@ awaitable<int> bench_main(session& s, bench_options o) {
   st.stopping = true;
   co_await bg.close();
   co_await cleanup(st);
+  if (st.interrupted) co_return 130;
   if (err) co_return fail(*err);
   if (!st.o.plot.empty()) {
     std::ofstream out(st.o.plot);

@@ -38,6 +38,10 @@ constexpr completion_entry entries[] = {
     {"runtime list", "-A --all-namespaces -o --output", ""},
     {"runtime get", "-o --output", "runtimes"},
     {"completion", "", "shells"},
+    {"bench",
+     "--runs -c --concurrency --warmup -r --runtime --image --replicas --capacity --sleep -f --file --floor-samples "
+     "--run-timeout --setup-timeout --keep --plot -o --output",
+     ""},
     {"version", "-o --output", ""},
     {"local up", "--state-dir --port --durability --timeout --manifests --image", ""},
     {"local down", "--state-dir --timeout", ""},
@@ -51,7 +55,7 @@ constexpr completion_entry entries[] = {
 };
 
 constexpr const char* top_commands =
-    "run get list describe watch logs cancel delete wait outputs artifact runtime completion local version";
+    "run get list describe watch logs cancel delete wait outputs artifact runtime completion bench local version";
 
 std::string bash_script() {
   std::string s = R"SH(# bash completion for krt. Load it with:
@@ -103,7 +107,7 @@ _krt() {
     [[ "$w" == "--" ]] && return 0
     [[ "$w" == -* ]] && continue
     case "${COMP_WORDS[i-1]}" in
-      -n|--namespace|--context|--kubeconfig|-o|--output|-r|--runtime|-f|--file|--env|--timeout|--retry-attempts|--retry-backoff|--entrypoint|--handler|--repo-url|--commit-sha|--name|--tail|--for|--phase|--state-dir|--port|--durability|--manifests|--image|--status-port|--address|--history|--bookmark-interval|--apply) continue ;;
+      -n|--namespace|--context|--kubeconfig|-o|--output|-r|--runtime|-f|--file|--env|--timeout|--retry-attempts|--retry-backoff|--entrypoint|--handler|--repo-url|--commit-sha|--name|--tail|--for|--phase|--state-dir|--port|--durability|--manifests|--image|--status-port|--address|--history|--bookmark-interval|--apply|--runs|-c|--concurrency|--warmup|--replicas|--capacity|--sleep|--floor-samples|--run-timeout|--setup-timeout|--plot) continue ;;
     esac
     if [[ -z "$cmd" ]]; then
       cmd="$w"
@@ -198,7 +202,7 @@ _krt() {
     [[ "$w" == "--" ]] && return 0
     [[ "$w" == -* ]] && continue
     case "${words[i-1]}" in
-      -n|--namespace|--context|--kubeconfig|-o|--output|-r|--runtime|-f|--file|--env|--timeout|--retry-attempts|--retry-backoff|--entrypoint|--handler|--repo-url|--commit-sha|--name|--tail|--for|--phase|--state-dir|--port|--durability|--manifests|--image|--status-port|--address|--history|--bookmark-interval|--apply) continue ;;
+      -n|--namespace|--context|--kubeconfig|-o|--output|-r|--runtime|-f|--file|--env|--timeout|--retry-attempts|--retry-backoff|--entrypoint|--handler|--repo-url|--commit-sha|--name|--tail|--for|--phase|--state-dir|--port|--durability|--manifests|--image|--status-port|--address|--history|--bookmark-interval|--apply|--runs|-c|--concurrency|--warmup|--replicas|--capacity|--sleep|--floor-samples|--run-timeout|--setup-timeout|--plot) continue ;;
     esac
     if [[ -z "$cmd" ]]; then
       cmd="$w"
