@@ -299,6 +299,7 @@ void daemon::on_run(const api::run& r) {
 
 void daemon::on_run_deleted(const api::run& r) {
   drop_waiting(r.metadata.uid);
+  claim_first_.erase(r.metadata.uid);
   auto it = active_.find(r.metadata.uid);
   if (it == active_.end()) return;
   it->second->deleted = true;

@@ -108,6 +108,14 @@ class daemon {
   awaitable<void> run_one(std::shared_ptr<active_run> a, bool recover);
   awaitable<void> drive(std::shared_ptr<active_run> a, bool recover);
   awaitable<bool> claim(std::shared_ptr<active_run> a);
+  // What was done alongside the claim: the workspace, then Execute.
+  struct early_start {
+    bool prepared = false;
+    std::string prep_error;
+    bool executed = false;
+    std::optional<std::string> exec_error;
+  };
+  awaitable<early_start> prepare_and_execute(std::shared_ptr<active_run> a);
   awaitable<bool> write_status(std::shared_ptr<active_run> a, api::phase expected,
                                std::function<bool(api::run&)> mutate);
   awaitable<std::optional<std::string>> execute(std::shared_ptr<active_run> a);
@@ -161,6 +169,7 @@ class daemon {
   std::map<std::string, std::pair<wait_key, std::shared_ptr<const api::run>>> waiting_by_uid_;
   void note_waiting(const std::shared_ptr<const api::run>& r);  // adds, updates or removes
   void drop_waiting(const std::string& uid);
+  std::set<std::string> claim_first_;  // UIDs whose pipelined claim was lost (run.cpp)
   int slots_used_ = 0;
   bool ready_ = false;     // informer synced and executions listed
   bool stopping_ = false;

@@ -37,8 +37,30 @@ awaitable<void> daemon::run_one(std::shared_ptr<active_run> a, bool recover) {
   start_pending();
 }
 
+awaitable<daemon::early_start> daemon::prepare_and_execute(std::shared_ptr<active_run> a) {
+  early_start out;
+  prepare_fn job = prepare_job(*a->latest, ws_opts_);
+  auto prepared = co_await blocking<krt::result<workspace, std::string>>(std::move(job));
+  if (!prepared) {
+    out.prep_error = prepared.error();
+    co_return out;
+  }
+  out.prepared = true;
+  a->ws = *prepared;
+  a->timing.prepared = wall_now();
+  a->terminal_status.reset();
+  a->need_fresh = false;
+  a->fresh_seen = false;
+  out.exec_error = co_await execute(a);
+  out.executed = true;
+  if (!out.exec_error) observe_dispatch(a->latest->spec.runtime, steady::now() - a->claimed_at);
+  co_return out;
+}
+
 awaitable<void> daemon::drive(std::shared_ptr<active_run> a, bool recover) {
   const auto runtime = a->latest->spec.runtime;
+  bool pre_started = false;  // the first execution began with the claim
+  std::optional<std::string> pre_error;
   if (!recover) {
     if (a->latest->spec.cancel_requested) {
       a->log.info("cancelled before claim");
@@ -46,10 +68,39 @@ awaitable<void> daemon::drive(std::shared_ptr<active_run> a, bool recover) {
                               nullptr);
       co_return;
     }
-    if (!co_await claim(a)) co_return;
+    // The claim (write 3) is pipelined with preparing the workspace and
+    // starting the execution (DESIGN §5). If the claim is lost (the Run was
+    // cancelled, deleted or re-assigned meanwhile), the execution is stopped
+    // and forgotten: at least once, never silently twice in one pod.
+    // A Run whose claim was lost once is claimed first from then on, so a
+    // claim that keeps failing (a rejected write) never repeats executions.
     a->claimed_at = steady::now();
-    prepare_fn job = prepare_job(*a->latest, ws_opts_);
-    auto prepared = co_await blocking<krt::result<workspace, std::string>>(std::move(job));
+    bool pipelined = !claim_first_.count(a->uid);
+    bool claimed = false;
+    early_start es;
+    if (pipelined) {
+      auto both = co_await (claim(a) && prepare_and_execute(a));
+      claimed = std::get<0>(both);
+      es = std::move(std::get<1>(both));
+    } else {
+      claimed = co_await claim(a);
+      if (claimed) es = co_await prepare_and_execute(a);
+    }
+    if (!claimed) {
+      if (es.executed && !es.exec_error) {
+        a->log.info("claim lost: stopping the execution started with it");
+        claim_first_.insert(a->uid);
+        auto [st, resp] = co_await rc_->cancel(a->uid, rpc_timeout);
+        (void)st;
+        (void)resp;
+      }
+      co_await cleanup(a);
+      co_return;
+    }
+    pre_started = es.executed;
+    pre_error = es.exec_error;
+    krt::result<workspace, std::string> prepared = es.prepared ? krt::result<workspace, std::string>(a->ws)
+                                                                : krt::unexpected(es.prep_error);
     if (!prepared) {
       bool again = co_await fail_or_retry(a, std::string(api::reason::prepare_source),
                                           "prepare source: " + prepared.error(), nullptr);
@@ -64,8 +115,10 @@ awaitable<void> daemon::drive(std::shared_ptr<active_run> a, bool recover) {
         co_return;
       }
     }
-    a->ws = *prepared;
-    a->timing.prepared = wall_now();
+    if (!es.prepared) {
+      a->ws = *prepared;
+      a->timing.prepared = wall_now();
+    }
   } else {
     a->ws = workspace_paths(*a->latest, ws_opts_);
     a->log.info("resuming a Run after restart");
@@ -104,16 +157,23 @@ awaitable<void> daemon::drive(std::shared_ptr<active_run> a, bool recover) {
         if (st.ok() && is_terminal_state(resp.state())) a->terminal_status = resp;
       }
     } else {
-      a->terminal_status.reset();
-      a->need_fresh = !first || recover;
-      a->fresh_seen = false;
-      auto err = co_await execute(a);
+      std::optional<std::string> err;
+      bool early = pre_started;
+      if (pre_started) {
+        pre_started = false;
+        err = pre_error;
+      } else {
+        a->terminal_status.reset();
+        a->need_fresh = !first || recover;
+        a->fresh_seen = false;
+        err = co_await execute(a);
+      }
       if (err) {
         if (co_await fail_or_retry(a, std::string(api::reason::runtime_execute), "runtime Execute: " + *err, nullptr))
           continue;
         co_return;
       }
-      if (first && a->claimed_at != steady::time_point{}) {
+      if (first && !early && a->claimed_at != steady::time_point{}) {
         observe_dispatch(runtime, steady::now() - a->claimed_at);
       }
     }

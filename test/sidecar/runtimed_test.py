@@ -378,6 +378,40 @@ class RuntimedTest(unittest.TestCase):
         r = self.wait_phase_after_create("early", "echo never", cancel=True)
         self.assertEqual((r["status"]["phase"], r["status"]["message"]), ("Cancelled", "cancelled by user"))
 
+    def test_lost_claim_stops_the_pipelined_execution_once(self):
+        # The claim is pipelined with the execution (docs/runtimed.md). A
+        # claim the API server keeps rejecting (here: a 17th condition breaks
+        # the CRD's maxItems 16) must stop that execution, and later claims of
+        # the same Run must not execute it again.
+        p = self.pod()
+        marker = os.path.join(p.dir, "executions")
+        self.co.create_namespaced_custom_object(G, V, self.ns, P, {
+            "apiVersion": "%s/%s" % (G, V), "kind": "Run", "metadata": {"name": "lost"},
+            "spec": {"runtime": "bash", "mode": {"task": {}},
+                     "source": {"inline": "echo run >> %s\nsleep 30\n" % marker}}})
+        pod = self.core.read_namespaced_pod(self.pod_name, self.ns)
+        now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+        conds = [{"type": "Scheduled", "status": "True", "reason": "Assigned", "message": "assigned",
+                  "lastTransitionTime": now}]
+        conds += [{"type": "Filler%d" % i, "status": "True", "reason": "Filler", "message": "",
+                   "lastTransitionTime": now} for i in range(15)]
+        self.lp.kubectl("patch", "runs.kruntimes.io", "lost", "-n", self.ns, "--subresource=status",
+                        "--type=merge", "-p", json.dumps({"status": {
+                            "phase": "Scheduled", "assignedPod": self.pod_name,
+                            "assignedPodUID": pod.metadata.uid, "conditions": conds}}))
+        wait_until(lambda: "claim lost: stopping the execution" in p.stderr_text(None), 30,
+                   "runtimed to give up the rejected claim")
+        # The next claim (claim first now) fails too, without executing.
+        wait_until(lambda: p.stderr_text(None).count("not claimed") >= 2, 30, "a second claim attempt")
+        self.assertEqual(p.stderr_text(None).count("claim lost: stopping the execution"), 1)
+        with open(marker) as f:
+            self.assertEqual(f.read().splitlines(), ["run"])
+        self.assertEqual(self.phase("lost"), "Scheduled")
+        uid = self.run_obj("lost")["metadata"]["uid"]
+        # The stopped execution was forgotten and its workspace removed.
+        self.assertFalse(os.path.exists(os.path.join(p.workspace, uid)))
+        self.co.delete_namespaced_custom_object(G, V, self.ns, P, "lost")
+
     def test_capacity_one_worker(self):
         self.pod(workers=1)
         self.create_run("first", "sleep 1")
