@@ -118,7 +118,22 @@ void pool_shard::erase_pending(pool_ctx& pc, const std::string& uid) {
   pc.fifo.erase(it->second.order);
   pc.todo.erase(it->second.order);
   if (it->second.hold_until) pc.holds.erase({*it->second.hold_until, uid});
+  if (it->second.shape) {
+    auto s = pc.shapes.find(*it->second.shape);
+    if (s != pc.shapes.end() && --s->second == 0) pc.shapes.erase(s);
+  }
   pc.pending.erase(it);
+}
+
+bool pool_shard::nothing_fits(const pool_ctx& pc, const std::vector<resource_map>& failed) {
+  if (failed.empty()) return false;
+  for (const auto& [shape, n] : pc.shapes) {
+    bool blocked = false;
+    for (const auto& f : failed)
+      if (dominates(shape, f)) blocked = true;
+    if (!blocked) return false;
+  }
+  return true;
 }
 
 void pool_shard::wake(pool_ctx& pc, std::string_view source) {
@@ -166,6 +181,10 @@ void pool_shard::on_run(std::shared_ptr<const api::run> old_r, std::shared_ptr<c
     if (inserted) {
       e.order = {cur->metadata.creation_timestamp.value_or(wall_time::max()), cur->metadata.name, uid};
       pc.fifo.insert(e.order);
+      if (auto req = api::effective_requests(cur->spec)) {
+        e.shape = std::move(*req);
+        ++pc.shapes[*e.shape];
+      }
     }
     e.run = cur;
     e.seen = clock_.now();
@@ -240,18 +259,12 @@ awaitable<void> pool_shard::run_loop() {
 
 void pool_shard::process_pool(const std::string& key, pool_ctx& pc, wall_time now) {
   std::vector<resource_map> failed;
-  std::vector<std::string> order;
-  const auto& which = pc.all ? pc.fifo : pc.todo;
-  order.reserve(which.size());
-  for (const auto& o : which) order.push_back(std::get<2>(o));
-  pc.all = false;
-  pc.todo.clear();
-  for (const auto& uid : order) {
-    auto it = pc.pending.find(uid);
-    if (it == pc.pending.end()) continue;
+  auto visit = [&](const order_key& k) {
+    auto it = pc.pending.find(std::get<2>(k));
+    if (it == pc.pending.end()) return;
     pending_entry& e = it->second;
-    if (e.inflight || (!e.blocked_rv.empty() && e.blocked_rv == e.run->metadata.resource_version)) continue;
-    if (e.hold_until && now < *e.hold_until) continue;
+    if (e.inflight || (!e.blocked_rv.empty() && e.blocked_rv == e.run->metadata.resource_version)) return;
+    if (e.hold_until && now < *e.hold_until) return;
     action a = decide(*e.run, now);
     switch (a.kind) {
       case action_kind::skip:
@@ -269,6 +282,27 @@ void pool_shard::process_pool(const std::string& key, pool_ctx& pc, wall_time no
         place_one(key, pc, e, a, now, failed);
         break;
     }
+  };
+  const bool every = pc.all;
+  std::set<order_key> changed = std::move(pc.todo);
+  pc.todo.clear();
+  pc.all = false;
+  if (!every) {
+    for (const auto& k : changed) visit(k);
+    return;
+  }
+  // A pass over every Run (capacity freed, a pod changed, the periodic
+  // requeue) ends once nothing waiting can fit; the Runs that changed
+  // themselves are still visited, for cancellations, holds and their first
+  // waiting message. Visiting never erases from the FIFO (writes are spawned).
+  for (auto it = pc.fifo.begin(); it != pc.fifo.end();) {
+    order_key k = *it;
+    ++it;
+    if (nothing_fits(pc, failed)) {
+      for (auto c = changed.lower_bound(k); c != changed.end(); ++c) visit(*c);
+      return;
+    }
+    visit(k);
   }
 }
 

@@ -80,6 +80,7 @@ class pool_shard {
     reactor::clock::time_point seen{};  // latest watch event
     std::string event_message;         // last FailedScheduling Event sent
     bool affinity_logged = false;
+    std::optional<resource_map> shape;  // effective requests (unset when invalid)
   };
   struct pool_ctx {
     std::string runtime;
@@ -92,11 +93,16 @@ class pool_shard {
     bool all = false;
     std::set<order_key> todo;
     std::set<std::pair<wall_time, std::string>> holds;  // (until, uid)
+    // Pending Runs by effective requests: a pass over every Run stops once
+    // each shape present is known not to fit (a failed request it
+    // dominates), so a freed slot costs O(Runs placed), not O(waiting).
+    std::map<resource_map, std::size_t> shapes;
     bool dirty() const { return all || !todo.empty(); }
   };
 
   pool_ctx& pool_for(const std::string& ns, const std::string& runtime);
   void erase_pending(pool_ctx& pc, const std::string& uid);
+  static bool nothing_fits(const pool_ctx& pc, const std::vector<resource_map>& failed);
   // Re-evaluate every pending Run of the pool (source: metrics label or "").
   void wake(pool_ctx& pc, std::string_view source);
   // Re-evaluate one Run.

@@ -14,6 +14,7 @@
 #include <iostream>
 #include <map>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "commands.hpp"
@@ -71,6 +72,15 @@ std::string random_suffix() {
   return s;
 }
 
+std::string shell_quote(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@%") ==
+                        std::string::npos)
+    return s;
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
 // What the Run executes: spec.mode.task.args (and the script, if any).
 std::vector<std::string> run_args(const bench_options& o) {
   std::vector<std::string> args = o.command;
@@ -82,8 +92,9 @@ std::vector<std::string> run_args(const bench_options& o) {
     return args;
   }
   if (o.sleep_s > 0) {
+    // One bash -c script: the sleep, then the command with its words quoted.
     std::string joined = "sleep " + std::to_string(o.sleep_s);
-    for (const auto& a : args) joined += (&a == &args.front() ? "; " : " ") + a;
+    for (const auto& a : args) joined += (&a == &args.front() ? "; " : " ") + shell_quote(a);
     return {joined};
   }
   if (args.empty() && o.script.empty()) return {"true"};
@@ -488,15 +499,45 @@ bool loopback_server(const std::string& url) {
          url.find("://[::1]") != std::string::npos;
 }
 
+awaitable<bool> fetch_timings_once(session& s, const bench_options& o, bench::report& rep,
+                                   std::map<std::string, std::uint64_t>& next, std::map<std::string, bj::object>& out,
+                                   bool first);
+
 // runtimed's per-Run timings from every pod of the Runtime, by Run UID.
-awaitable<std::map<std::string, bj::object>> fetch_timings(session& s, const bench_options& o, bench::report& rep) {
+// runtimed records a Run once its terminal write is acknowledged, which the
+// client's watch may see first: read again (from where each pod's reply
+// ended) until every UID in `want` has a record, for up to 3 s.
+awaitable<std::map<std::string, bj::object>> fetch_timings(session& s, const bench_options& o, bench::report& rep,
+                                                           std::set<std::string> want) {
   std::map<std::string, bj::object> out;
+  std::map<std::string, std::uint64_t> next;  // per pod
+  auto deadline = std::chrono::steady_clock::now() + 3s;
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  for (int round = 0;; ++round) {
+    bool ok = co_await fetch_timings_once(s, o, rep, next, out, round == 0);
+    for (auto it = want.begin(); it != want.end();) it = out.count(*it) ? want.erase(it) : std::next(it);
+    if (!ok || want.empty() || std::chrono::steady_clock::now() > deadline) break;
+    t.expires_after(50ms);
+    auto [ec] = co_await t.async_wait(use_nothrow);
+    if (ec) break;
+  }
+  if (!want.empty())
+    rep.notes.push_back("runtimed timings missing for " + std::to_string(want.size()) +
+                        " Run(s): claim-to-execute, execution and the rt.* steps leave them out");
+  co_return out;
+}
+
+// One read of every pod's /timings after `next`; false when it cannot read
+// any (the reasons go to the notes on the first round).
+awaitable<bool> fetch_timings_once(session& s, const bench_options& o, bench::report& rep,
+                                   std::map<std::string, std::uint64_t>& next, std::map<std::string, bj::object>& out,
+                                   bool first) {
   kube::list_options lo;
   lo.label_selector = "runtime=" + o.runtime;
   auto body = co_await s.client->list(kube::resources::pods, o.ns, lo);
   if (!body) {
-    rep.notes.push_back("cannot list the Runtime's pods for runtimed timings: " + describe(s, body.error()));
-    co_return out;
+    if (first) rep.notes.push_back("cannot list the Runtime's pods for runtimed timings: " + describe(s, body.error()));
+    co_return false;
   }
   boost::system::error_code ec;
   auto v = bj::parse(*body, ec);
@@ -504,27 +545,32 @@ awaitable<std::map<std::string, bj::object>> fetch_timings(session& s, const ben
   if (!ec)
     if (const auto* items = at_path(v, {"items"}); items != nullptr && items->is_array())
       for (const auto& p : items->get_array()) pods.push_back(str_at(p, {"metadata", "name"}));
+  bool any = false;
   for (const auto& pod : pods) {
     std::string target = "/api/v1/namespaces/" + o.ns + "/pods/" + pod + ":" + std::to_string(runtimed_http_port) +
-                         "/proxy/timings?after=0";
+                         "/proxy/timings?after=" + std::to_string(next[pod]);
     auto r = co_await s.client->request(raw_request(s, "GET", target));
     if (!r) {
-      rep.notes.push_back("runtimed timings of pod " + pod + " unavailable (" + describe(s, r.error()) +
-                          "): claim-to-execute and execution are missing for its Runs");
+      if (first)
+        rep.notes.push_back("runtimed timings of pod " + pod + " unavailable (" + describe(s, r.error()) +
+                            "): claim-to-execute and execution are missing for its Runs");
       continue;
     }
     auto j = bj::parse(*r, ec);
     if (ec || !j.is_object()) {
-      rep.notes.push_back("runtimed timings of pod " + pod + " are not JSON");
+      if (first) rep.notes.push_back("runtimed timings of pod " + pod + " are not JSON");
       continue;
     }
+    any = true;
+    if (const auto* n = j.get_object().if_contains("next"); n != nullptr && n->is_number())
+      next[pod] = n->to_number<std::uint64_t>();
     if (const auto* d = j.get_object().if_contains("dropped"); d != nullptr && d->is_number())
       rep.timings_dropped += d->to_number<std::size_t>();
     if (const auto* runs = j.get_object().if_contains("runs"); runs != nullptr && runs->is_array())
       for (const auto& t : runs->get_array())
         if (t.is_object()) out[str_at(t, {"uid"})] = t.get_object();
   }
-  co_return out;
+  co_return any;
 }
 
 std::optional<wall_time> time_at(const bj::object& o, std::string_view k) {
@@ -555,13 +601,13 @@ void build_hops(const bench_state& st, const std::map<std::string, bj::object>& 
   // runtimed's own steps (docs/runtimed.md, GET /timings).
   std::vector<bench::hop> steps(6);
   const char* step_keys[] = {"rt.claimWrite", "rt.prepare", "rt.executeCall", "rt.outputs", "rt.terminalWrite",
-                             "rt.watchToClient"};
+                             "rt.toClient"};
   const char* step_what[] = {"claim decided -> claim write acknowledged",
-                             "claim acknowledged -> workspace prepared",
+                             "claim decided -> workspace prepared (alongside the claim write)",
                              "workspace prepared -> Execute returned",
                              "runtimed saw the exit -> terminal status decided (outputs, artifacts)",
                              "terminal status decided -> its write acknowledged",
-                             "terminal write acknowledged -> the client's watch saw it"};
+                             "terminal status decided -> the client's watch saw it (write 4 + hop 3)"};
   for (std::size_t i = 0; i < steps.size(); ++i) {
     steps[i].key = step_keys[i];
     steps[i].what = step_what[i];
@@ -619,11 +665,11 @@ void build_hops(const bench_state& st, const std::map<std::string, bj::object>& 
       auto completion = time_at(t->second, "completion");
       auto completed = time_at(t->second, "completed");
       if (claim && claimed) steps[0].samples.push_back(ms_between(*claim, *claimed));
-      if (claimed && prepared) steps[1].samples.push_back(ms_between(*claimed, *prepared));
+      if (claim && prepared) steps[1].samples.push_back(ms_between(*claim, *prepared));
       if (prepared && started) steps[2].samples.push_back(ms_between(*prepared, *started));
       if (exited && completion) steps[3].samples.push_back(ms_between(*exited, *completion));
       if (completion && completed) steps[4].samples.push_back(ms_between(*completion, *completed));
-      if (completed) steps[5].samples.push_back(ms_between(*completed, *tr.terminal_seen));
+      if (completion) steps[5].samples.push_back(ms_between(*completion, *tr.terminal_seen));
     }
   }
   rep.hops = {std::move(schedule), std::move(dispatch), std::move(c2e), std::move(execution), std::move(complete)};
@@ -708,6 +754,7 @@ awaitable<int> bench_main(session& s, bench_options o) {
       // -n with an existing Runtime: bench it as it is, and leave it.
       rep.notes.push_back("benched the existing Runtime " + st.o.ns + "/" + st.o.runtime +
                           "; --replicas, --capacity and --image did not apply");
+      p["capacityPerPod"] = nullptr;
     } else {
       err = "creating Runtime " + st.o.runtime + ": " + describe(s, r.error());
     }
@@ -738,7 +785,10 @@ awaitable<int> bench_main(session& s, bench_options o) {
   if (!err && !st.stopping) {
     std::cerr << "measuring: " << st.o.runs << " Runs, concurrency " << st.o.concurrency << "\n";
     co_await run_batch(st, st.o.warmup, st.o.warmup + st.o.runs, true);
-    auto timings = co_await fetch_timings(s, st.o, rep);
+    std::set<std::string> want;
+    for (const auto& [name, tr] : st.runs)
+      if (tr.measured && tr.last && tr.terminal_seen) want.insert(tr.last->metadata.uid);
+    auto timings = co_await fetch_timings(s, st.o, rep, std::move(want));
     rep.warmup = static_cast<std::size_t>(st.o.warmup);
     build_hops(st, timings, rep);
     bench::finish(rep);

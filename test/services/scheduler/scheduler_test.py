@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import unittest
 import warnings
 
@@ -128,6 +129,29 @@ class SchedulerTest(unittest.TestCase):
         c.finish(ns, "first")
         self.assertEqual(c.wait_phase(ns, "second", "Scheduled")["assignedPod"], "only")
         self.assertEqual(len(c.events(ns, "second")), 1)
+
+    def test_freed_slot_skips_runs_that_cannot_fit_but_places_smaller_ones(self):
+        # A pass after a release stops once no waiting shape can fit
+        # (pool_shard.cpp); a smaller Run behind a blocked bigger one must
+        # still be placed, and the bigger one keeps waiting.
+        c, ns = self.c, self.c.namespace("shapes")
+        c.pod(ns, "p", capacity={"runs": 2, "memory": "4Gi"})
+        c.run(ns, "hold1", requests={"memory": "3Gi"})
+        c.wait_phase(ns, "hold1", "Scheduled")
+        c.run(ns, "hold2", requests={"memory": "512Mi"})
+        c.wait_phase(ns, "hold2", "Scheduled")
+        for i in range(3):
+            c.run(ns, "big%d" % i, requests={"memory": "2Gi"})
+        c.run(ns, "small", requests={"memory": "256Mi"})
+        for n in ("big0", "big1", "big2", "small"):
+            wait_for("%s to wait" % n, lambda n=n: "waiting for available" in c.status(ns, n).get("message", ""), 20)
+        c.finish(ns, "hold2")  # frees a runs slot and 512Mi: only "small" fits
+        self.assertEqual(c.wait_phase(ns, "small", "Scheduled")["assignedPod"], "p")
+        for n in ("big0", "big1", "big2"):
+            self.assertEqual(c.status(ns, n).get("phase", "Pending"), "Pending")
+        c.finish(ns, "hold1")  # 3Gi free, one slot: the oldest big Run goes first
+        self.assertEqual(c.wait_phase(ns, "big0", "Scheduled")["assignedPod"], "p")
+        self.assertEqual([c.status(ns, n).get("phase", "Pending") for n in ("big1", "big2")], ["Pending", "Pending"])
 
     def test_pod_becoming_ready_wakes_pending_runs(self):
         c, ns = self.c, self.c.namespace("wake")

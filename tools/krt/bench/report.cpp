@@ -53,7 +53,9 @@ std::size_t peak_overlap(std::vector<std::pair<double, double>> intervals) {
 std::vector<double> rate_series(const std::vector<double>& times, double start, double end, double bucket) {
   std::vector<double> out;
   if (!(bucket > 0) || !(end > start)) return out;
-  auto n = static_cast<std::size_t>(std::ceil((end - start) / bucket));
+  // The tolerance keeps a span of exactly k buckets from getting a k+1st
+  // bucket of rounding-error length.
+  auto n = std::max<std::size_t>(1, static_cast<std::size_t>(std::ceil((end - start) / bucket - 1e-9)));
   std::vector<std::size_t> counts(n, 0);
   for (double t : times) {
     if (t < start || t > end) continue;
