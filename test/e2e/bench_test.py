@@ -239,7 +239,7 @@ class Bench(PlaneTest):
         self.assertGreater(t["windowSeconds"], 0)
         self.assertAlmostEqual(t["runsPerSecond"], runs / t["windowSeconds"], delta=1e-6 * t["runsPerSecond"])
         self.assertAlmostEqual(t["ratioToDirectSpawn"], t["runsPerSecond"] / f["directSpawnPerSecond"], delta=1e-9)
-        self.assertAlmostEqual(t["bucketSeconds"], max(0.05, t["windowSeconds"] / 60), delta=1e-9)
+        self.assertAlmostEqual(t["bucketSeconds"], max(0.1, t["windowSeconds"] / 30), delta=1e-9)
         n = math.ceil(t["windowSeconds"] / t["bucketSeconds"] - 1e-9)
         self.assertEqual(len(t["overTime"]), n)
         # Rate x bucket length, summed: every terminal Run once.

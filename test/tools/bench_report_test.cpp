@@ -193,7 +193,7 @@ TEST(BenchRateSeries, OneBucketLongerThanTheWindow) {
   EXPECT_NEAR(r[0], 3 / 0.04, 1e-9);
 }
 
-// cmd_bench.cpp asks for window / 60 buckets when the window is over 3 s.
+// cmd_bench.cpp asks for window / N buckets when the window is long enough.
 // (end - start) / bucket then rounds to just above 60 for some windows, and
 // ceil() makes a 61st bucket about 1e-15 s long: the last Run lands in it
 // and its "rate" is ~1e15/s (or the bucket is 0 s long and the Run is lost).

@@ -72,6 +72,13 @@ std::string random_suffix() {
   return s;
 }
 
+// 0.1 -> "0.1", 2 -> "2" (for sleep and time.sleep).
+std::string seconds_text(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", s);
+  return buf;
+}
+
 std::string shell_quote(const std::string& s) {
   if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@%") ==
                         std::string::npos)
@@ -86,14 +93,14 @@ std::vector<std::string> run_args(const bench_options& o) {
   std::vector<std::string> args = o.command;
   if (o.runtime == "python") {
     if (args.empty() && o.script.empty()) {
-      if (o.sleep_s > 0) return {"-c", "import time; time.sleep(" + std::to_string(o.sleep_s) + ")"};
+      if (o.sleep_s > 0) return {"-c", "import time; time.sleep(" + seconds_text(o.sleep_s) + ")"};
       return {"-c", "pass"};
     }
     return args;
   }
   if (o.sleep_s > 0) {
     // One bash -c script: the sleep, then the command with its words quoted.
-    std::string joined = "sleep " + std::to_string(o.sleep_s);
+    std::string joined = "sleep " + seconds_text(o.sleep_s);
     for (const auto& a : args) joined += (&a == &args.front() ? "; " : " ") + shell_quote(a);
     return {joined};
   }
@@ -679,7 +686,7 @@ void build_hops(const bench_state& st, const std::map<std::string, bj::object>& 
   if (first_sent && last_done && *last_done > *first_sent) {
     rep.window_s = ms_between(*first_sent, *last_done) / 1000;
     rep.throughput = static_cast<double>(done_times.size()) / rep.window_s;
-    rep.rate_bucket_s = std::max(0.05, rep.window_s / 60);
+    rep.rate_bucket_s = std::max(0.1, rep.window_s / 30);
     std::vector<double> rel;
     for (auto t : done_times) rel.push_back(ms_between(*first_sent, t) / 1000);
     rep.rate_over_time = bench::rate_series(rel, 0, rep.window_s, rep.rate_bucket_s);

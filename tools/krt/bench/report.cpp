@@ -357,6 +357,8 @@ std::string render_svg(const report& r) {
     lo = 0.01;
     hi = 1;
   }
+  lo = std::max(lo, 0.01);  // shorter samples sit at the left edge (10 µs)
+  hi = std::max(hi, lo);
   double dlo = std::floor(std::log10(lo)), dhi = std::ceil(std::log10(hi));
   if (dhi <= dlo) dhi = dlo + 1;
   auto xof = [&](double v) { return L + (std::log10(std::max(v, std::pow(10.0, dlo))) - dlo) / (dhi - dlo) * PW; };
@@ -412,8 +414,13 @@ std::string render_svg(const report& r) {
   double peak = 1;
   for (double v : r.rate_over_time) peak = std::max(peak, v);
   peak = std::max(peak, r.throughput);
-  double ytop = std::pow(10.0, std::ceil(std::log10(peak)));
-  if (ytop / 2 >= peak) ytop /= 2;
+  // The smallest of 1, 2, 5 × 10^k at or above the peak.
+  double ytop = std::pow(10.0, std::floor(std::log10(peak)));
+  for (double m : {1.0, 2.0, 5.0, 10.0})
+    if (ytop * m >= peak) {
+      ytop *= m;
+      break;
+    }
   for (int i = 0; i <= 4; ++i) {
     double v = ytop * i / 4;
     double y = T + PH - v / ytop * PH;
