@@ -3,74 +3,36 @@
 // command spawned directly), runs warm-up and measured Runs at a fixed
 // concurrency, reads every hop from the Runs' own microsecond timestamps and
 // runtimed's per-Run timings (GET /timings behind pods/proxy), and prints a
-// table, JSON or an SVG plot. Deletes what it created unless --keep.
-#include <sys/utsname.h>
+// table, JSON or an SVG plot. Deletes what it created unless --keep. The
+// measuring half (floors, environment, timings, hops) is bench_measure.cpp.
 #include <unistd.h>
 
 #include <boost/asio/signal_set.hpp>
-#include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <random>
 #include <set>
-#include <thread>
 
+#include "bench_state.hpp"
 #include "commands.hpp"
 #include "common.hpp"
-#include "krt_build_info.hpp"
-#include "krt_commit.hpp"
 #include "lib/api/phase.hpp"
+#include "lib/api/pod.hpp"
 #include "lib/core/time.hpp"
 #include "lib/json/writer.hpp"
 #include "lib/kube/watch.hpp"
 #include "lib/reactor/event.hpp"
 #include "lib/reactor/task_group.hpp"
 #include "runs.hpp"
-#include "servers/engine/command.hpp"
 #include "tools/krt/bench/report.hpp"
-#include "tools/krt/bench/spawn.hpp"
 
 namespace krt::cli {
 
 namespace bj = boost::json;
-namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using namespace benchrun;
 
 namespace {
-
-struct bench_options {
-  int runs = 100;
-  int concurrency = 10;
-  int warmup = 10;
-  std::string runtime = "bash";
-  std::string image;
-  int replicas = 1;
-  int capacity = 0;  // 0: enough for the concurrency
-  double sleep_s = 0;
-  std::vector<std::string> command;
-  std::string script;  // -f: spec.source.inline
-  std::string script_path;
-  int floor_samples = 100;
-  std::chrono::seconds run_timeout{120};
-  std::chrono::seconds setup_timeout{180};
-  bool keep = false;
-  bool own_namespace = true;
-  std::string ns;
-  std::string plot;
-  bool json = false;
-};
-
-double ms_between(wall_time a, wall_time b) { return std::chrono::duration<double, std::milli>(b - a).count(); }
-
-std::string random_suffix() {
-  static const char* alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
-  std::random_device rd;
-  std::string s;
-  for (int i = 0; i < 5; ++i) s += alphabet[rd() % 36];
-  return s;
-}
 
 // 0.1 -> "0.1", 2 -> "2" (for sleep and time.sleep).
 std::string seconds_text(double s) {
@@ -88,8 +50,10 @@ std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
+}  // namespace
+
 // What the Run executes: spec.mode.task.args (and the script, if any).
-std::vector<std::string> run_args(const bench_options& o) {
+std::vector<std::string> benchrun::run_args(const bench_options& o) {
   std::vector<std::string> args = o.command;
   if (o.runtime == "python") {
     if (args.empty() && o.script.empty()) {
@@ -107,6 +71,8 @@ std::vector<std::string> run_args(const bench_options& o) {
   if (args.empty() && o.script.empty()) return {"true"};
   return args;
 }
+
+namespace {
 
 std::string run_body(const bench_options& o, const std::string& name, const std::string& tag) {
   json::writer w;
@@ -142,36 +108,6 @@ std::string runtime_body(const bench_options& o) {
   return w.take();
 }
 
-// ------------------------------------------------------------------ state
-
-struct tracked {
-  int index = 0;
-  bool measured = false;
-  wall_time sent{}, returned{};
-  bool created = false;
-  std::string create_error;
-  std::optional<wall_time> terminal_seen;
-  std::shared_ptr<const api::run> last;
-  reactor::event* done = nullptr;
-  std::chrono::steady_clock::time_point deadline{};
-  bool timed_out = false;
-};
-
-struct bench_state {
-  session* s = nullptr;
-  bench_options o;
-  std::string tag, prefix;
-  std::map<std::string, tracked> runs;
-  bool stopping = false;
-  bool interrupted = false;  // SIGINT/SIGTERM: stop, clean up, exit 130
-  bool created_runtime = false;
-  // Lease floor: the watch reports (name, type) pairs here.
-  std::string lease_want;
-  kube::event_type lease_want_type = kube::event_type::added;
-  std::optional<wall_time> lease_seen;
-  reactor::event* lease_event = nullptr;
-};
-
 bool on_run_event(bench_state& st, kube::event_type t, const api::run& r) {
   if (t == kube::event_type::deleted) return st.stopping;
   auto it = st.runs.find(r.metadata.name);
@@ -189,21 +125,6 @@ awaitable<void> run_watch_task(bench_state& st, std::string rv) {
   run_handler h = [&st](kube::event_type t, const api::run& r) { return on_run_event(st, t, r); };
   auto res = co_await watch_runs(*st.s, st.o.ns, "", rv, h);
   if (!res && !st.stopping) std::cerr << "Warning: the Run watch ended: " << describe(*st.s, res.error()) << "\n";
-}
-
-awaitable<void> lease_watch_task(bench_state& st, std::unique_ptr<kube::body_stream> body) {
-  kube::watch_stream ws(std::move(body), kube::codec_of<kube::lease>());
-  for (;;) {
-    auto ev = co_await ws.next(std::chrono::minutes(5));
-    if (!ev || !*ev) co_return;
-    auto& e = **ev;
-    if (e.type != kube::event_type::added && e.type != kube::event_type::modified) continue;
-    auto l = kube::object_as<kube::lease>(e.object);
-    if (l && l->metadata.name == st.lease_want && e.type == st.lease_want_type && !st.lease_seen) {
-      st.lease_seen = wall_now();
-      if (st.lease_event) st.lease_event->set();
-    }
-  }
 }
 
 // Ctrl-C (or SIGTERM) stops the bench where it is; what it created is still
@@ -275,15 +196,10 @@ awaitable<void> run_batch(bench_state& st, int first, int end, bool measured) {
 
 // ------------------------------------------------------------------ setup
 
-awaitable<kube::result<std::string>> create_or_fail(session& s, const kube::resource& r, std::string ns,
-                                                    std::string body) {
-  co_return co_await s.client->create(r, ns, std::move(body));
-}
-
 bool is_tty() { return ::isatty(2) == 1; }
 
-// Waits for `replicas` Runtime pods with Ready and a runtimed heartbeat, with
-// a progress bar on stderr.
+// Waits for `replicas` Runtime pods the scheduler would use (Running, Ready,
+// a fresh runtimed heartbeat), with a progress bar on stderr.
 awaitable<std::optional<std::string>> wait_runtime(session& s, const bench_options& o, const bool* stop) {
   auto start = std::chrono::steady_clock::now();
   auto deadline = start + o.setup_timeout;
@@ -298,23 +214,15 @@ awaitable<std::optional<std::string>> wait_runtime(session& s, const bench_optio
     int ready = 0;
     int seen = 0;
     if (body) {
-      boost::system::error_code ec;
-      auto v = bj::parse(*body, ec);
-      if (!ec)
-        if (const auto* items = at_path(v, {"items"}); items != nullptr && items->is_array())
-          for (const auto& p : items->get_array()) {
-            ++seen;
-            bool r1 = false, r2 = false;
-            if (const auto* cs = at_path(p, {"status", "conditions"}); cs != nullptr && cs->is_array())
-              for (const auto& c : cs->get_array()) {
-                auto type = str_at(c, {"type"});
-                bool yes = str_at(c, {"status"}) == "True";
-                if (type == "Ready") r1 = yes;
-                if (type == "kruntimes.io/RuntimedReady") r2 = yes;
-              }
-            if (r1 && r2) ++ready;
-            else last_state = str_at(p, {"metadata", "name"}) + ": " + or_dash(str_at(p, {"status", "phase"}));
-          }
+      auto pods = kube::decode_list(kube::codec_of<api::pod_view>(), *body);
+      if (pods)
+        for (const auto& item : pods->items) {
+          auto p = kube::object_as<api::pod_view>(item);
+          ++seen;
+          // What the scheduler requires of a pod (SPEC §3; heartbeat fresh within 15 s).
+          if (api::pod_available(*p, wall_now(), std::chrono::seconds{15})) ++ready;
+          else last_state = p->metadata.name + ": " + or_dash(p->phase);
+        }
     }
     auto now = std::chrono::steady_clock::now();
     double secs = std::chrono::duration<double>(now - start).count();
@@ -345,351 +253,6 @@ awaitable<std::optional<std::string>> wait_runtime(session& s, const bench_optio
     t.expires_after(200ms);
     auto [ec] = co_await t.async_wait(use_nothrow);
     if (ec) co_return "cancelled while waiting for the Runtime";
-  }
-}
-
-// Floor (a): create → ADDED and merge patch → MODIFIED of Leases in the bench
-// namespace, one at a time.
-awaitable<std::optional<std::string>> measure_api_floor(bench_state& st, bench::report& rep) {
-  session& s = *st.s;
-  kube::list_options lo;
-  lo.timeout_seconds = 600;
-  auto body = co_await s.client->watch(kube::resources::leases, st.o.ns, lo);
-  if (!body) co_return "cannot watch Leases for the API floor: " + describe(s, body.error());
-  auto ex = co_await asio::this_coro::executor;
-  reactor::task_group g(ex);
-  reactor::event ev(ex);
-  st.lease_event = &ev;
-  g.spawn(lease_watch_task(st, std::move(*body)), "lease watch");
-  std::vector<double> create_rtt, patch_rtt, patch_write, create_call;
-  std::optional<std::string> err;
-  std::vector<std::string> names;
-  for (int i = 0; i < st.o.floor_samples && !err && !st.stopping; ++i) {
-    std::string name = st.prefix + "floor-" + std::to_string(i);
-    names.push_back(name);
-    json::writer w;
-    w.begin_object().field("apiVersion", "coordination.k8s.io/v1").field("kind", "Lease");
-    w.key("metadata").begin_object().field("name", name).end_object();
-    w.key("spec").begin_object().field("holderIdentity", "krt-bench").field("leaseDurationSeconds", 15).end_object();
-    w.end_object();
-    st.lease_want = name;
-    st.lease_want_type = kube::event_type::added;
-    st.lease_seen.reset();
-    ev.reset();
-    auto t0 = wall_now();
-    auto c = co_await s.client->create(kube::resources::leases, st.o.ns, w.take());
-    auto t1 = wall_now();
-    if (!c) {
-      err = "creating a Lease for the API floor: " + describe(s, c.error());
-      break;
-    }
-    co_await ev.wait();
-    if (!st.lease_seen) break;  // interrupted
-    create_rtt.push_back(ms_between(t0, *st.lease_seen));
-    create_call.push_back(ms_between(t0, t1));
-    st.lease_want_type = kube::event_type::modified;
-    st.lease_seen.reset();
-    ev.reset();
-    std::string patch = R"({"spec":{"holderIdentity":"krt-bench-)" + std::to_string(i) + R"("}})";
-    auto t2 = wall_now();
-    auto p = co_await s.client->patch(kube::resources::leases, st.o.ns, name, kube::patch_type::merge, patch);
-    auto t3 = wall_now();
-    if (!p) {
-      err = "patching a Lease for the API floor: " + describe(s, p.error());
-      break;
-    }
-    co_await ev.wait();
-    if (!st.lease_seen) break;
-    patch_rtt.push_back(ms_between(t2, *st.lease_seen));
-    patch_write.push_back(ms_between(t2, t3));
-  }
-  st.lease_event = nullptr;
-  co_await g.close();
-  if (!st.o.own_namespace)
-    for (const auto& n : names) (void)co_await s.client->remove(kube::resources::leases, st.o.ns, n);
-  rep.create_rtt = bench::summarize(create_rtt);
-  rep.patch_rtt = bench::summarize(patch_rtt);
-  rep.patch_write = bench::summarize(patch_write);
-  bench::hop h1;
-  h1.key = "leaseCreate";
-  h1.what = "client: create a Lease (floor object), request to response";
-  h1.samples = create_call;
-  bench::hop h2;
-  h2.key = "leasePatch";
-  h2.what = "client: merge-patch a Lease, request to response";
-  h2.samples = patch_write;
-  rep.api.push_back(std::move(h1));
-  rep.api.push_back(std::move(h2));
-  co_return err;
-}
-
-// Floor (b): the command the Runtime Server would start, spawned here.
-std::optional<std::string> measure_spawn_floor(const bench_options& o, bench::report& rep) {
-  std::error_code ec;
-  fs::path dir = fs::temp_directory_path(ec) / ("krt-bench-" + random_suffix());
-  fs::create_directories(dir, ec);
-  if (ec) return "cannot create a directory for the spawn floor: " + ec.message();
-  bool script = !o.script.empty();
-  if (script) {
-    std::ofstream(dir / "script") << o.script;
-  }
-  servers::command_request req;
-  req.kind = o.runtime == "python" ? servers::runtime_kind::python : servers::runtime_kind::bash;
-  req.interpreter = o.runtime == "python" ? "python3" : "bash";
-  req.working_dir = dir.string();
-  req.args = run_args(o);
-  std::function<bool(const std::string&)> is_file = [script](const std::string&) { return script; };
-  auto argv = servers::select_command(req, is_file);
-  std::optional<std::string> err;
-  if (!argv) {
-    err = "the command would not start on the Runtime Server: " + argv.error();
-  } else {
-    int total = std::clamp(o.runs, 20, 2000);
-    auto r = bench::measure_spawn(*argv, dir.string(), o.floor_samples, total, o.concurrency);
-    rep.spawn = bench::summarize(r.latencies_ms);
-    rep.spawn_rate = r.rate;
-    std::string shown;
-    for (const auto& a : *argv) shown += (shown.empty() ? "" : " ") + a;
-    rep.environment["directSpawnCommand"] = shown;
-    if (r.failures > 0)
-      rep.notes.push_back("the direct spawn failed " + std::to_string(r.failures) + " times (" + r.error +
-                          "); the floor counts only successful spawns");
-  }
-  fs::remove_all(dir, ec);
-  return err;
-}
-
-std::string first_line_of_file(const std::string& path, const std::string& key) {
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(key, 0) == 0) {
-      auto colon = line.find(':');
-      if (colon != std::string::npos) {
-        auto v = line.substr(colon + 1);
-        while (!v.empty() && v.front() == ' ') v.erase(0, 1);
-        return v;
-      }
-    }
-  return "";
-}
-
-awaitable<void> collect_environment(session& s, bench::report& rep) {
-  auto& e = rep.environment;
-  e["krtVersion"] = KRT_VERSION;
-  e["krtCommit"] = KRT_GIT_COMMIT_TAG;
-  e["krtBuildType"] = KRT_BUILD_TYPE;
-  e["compiler"] = KRT_COMPILER;
-  e["cores"] = std::thread::hardware_concurrency();
-  e["cpu"] = first_line_of_file("/proc/cpuinfo", "model name");
-  struct utsname u {};
-  if (::uname(&u) == 0) e["kernel"] = std::string(u.sysname) + " " + u.release + " " + u.machine;
-  e["server"] = s.cfg.server;
-  std::string git_version;
-  auto v = co_await s.client->request(raw_request(s, "GET", "/version"));
-  if (v) {
-    boost::system::error_code ec;
-    auto j = bj::parse(*v, ec);
-    if (!ec) git_version = str_at(j, {"gitVersion"});
-  }
-  e["serverVersion"] = git_version;
-  std::string kind = "kubernetes";
-  if (git_version.find("-krt") != std::string::npos) kind = "krt-local";
-  else if (git_version.find("k3s") != std::string::npos) kind = "k3s";
-  else if (git_version.find("kind") != std::string::npos) kind = "kind";
-  e["clusterKind"] = kind;
-  e["startedAt"] = format_rfc3339_micro(wall_now());
-}
-
-bool loopback_server(const std::string& url) {
-  return url.find("://127.") != std::string::npos || url.find("://localhost") != std::string::npos ||
-         url.find("://[::1]") != std::string::npos;
-}
-
-awaitable<bool> fetch_timings_once(session& s, const bench_options& o, bench::report& rep,
-                                   std::map<std::string, std::uint64_t>& next, std::map<std::string, bj::object>& out,
-                                   bool first);
-
-// runtimed's per-Run timings from every pod of the Runtime, by Run UID.
-// runtimed records a Run once its terminal write is acknowledged, which the
-// client's watch may see first: read again (from where each pod's reply
-// ended) until every UID in `want` has a record, for up to 3 s.
-awaitable<std::map<std::string, bj::object>> fetch_timings(session& s, const bench_options& o, bench::report& rep,
-                                                           std::set<std::string> want) {
-  std::map<std::string, bj::object> out;
-  std::map<std::string, std::uint64_t> next;  // per pod
-  auto deadline = std::chrono::steady_clock::now() + 3s;
-  asio::steady_timer t(co_await asio::this_coro::executor);
-  for (int round = 0;; ++round) {
-    bool ok = co_await fetch_timings_once(s, o, rep, next, out, round == 0);
-    for (auto it = want.begin(); it != want.end();) it = out.count(*it) ? want.erase(it) : std::next(it);
-    if (!ok || want.empty() || std::chrono::steady_clock::now() > deadline) break;
-    t.expires_after(50ms);
-    auto [ec] = co_await t.async_wait(use_nothrow);
-    if (ec) break;
-  }
-  if (!want.empty())
-    rep.notes.push_back("runtimed timings missing for " + std::to_string(want.size()) +
-                        " Run(s): claim-to-execute, execution and the rt.* steps leave them out");
-  co_return out;
-}
-
-// One read of every pod's /timings after `next`; false when it cannot read
-// any (the reasons go to the notes on the first round).
-awaitable<bool> fetch_timings_once(session& s, const bench_options& o, bench::report& rep,
-                                   std::map<std::string, std::uint64_t>& next, std::map<std::string, bj::object>& out,
-                                   bool first) {
-  kube::list_options lo;
-  lo.label_selector = "runtime=" + o.runtime;
-  auto body = co_await s.client->list(kube::resources::pods, o.ns, lo);
-  if (!body) {
-    if (first) rep.notes.push_back("cannot list the Runtime's pods for runtimed timings: " + describe(s, body.error()));
-    co_return false;
-  }
-  boost::system::error_code ec;
-  auto v = bj::parse(*body, ec);
-  std::vector<std::string> pods;
-  if (!ec)
-    if (const auto* items = at_path(v, {"items"}); items != nullptr && items->is_array())
-      for (const auto& p : items->get_array()) pods.push_back(str_at(p, {"metadata", "name"}));
-  bool any = false;
-  for (const auto& pod : pods) {
-    std::string target = "/api/v1/namespaces/" + o.ns + "/pods/" + pod + ":" + std::to_string(runtimed_http_port) +
-                         "/proxy/timings?after=" + std::to_string(next[pod]);
-    auto r = co_await s.client->request(raw_request(s, "GET", target));
-    if (!r) {
-      if (first)
-        rep.notes.push_back("runtimed timings of pod " + pod + " unavailable (" + describe(s, r.error()) +
-                            "): claim-to-execute and execution are missing for its Runs");
-      continue;
-    }
-    auto j = bj::parse(*r, ec);
-    if (ec || !j.is_object()) {
-      if (first) rep.notes.push_back("runtimed timings of pod " + pod + " are not JSON");
-      continue;
-    }
-    any = true;
-    if (const auto* n = j.get_object().if_contains("next"); n != nullptr && n->is_number())
-      next[pod] = n->to_number<std::uint64_t>();
-    if (const auto* d = j.get_object().if_contains("dropped"); d != nullptr && d->is_number())
-      rep.timings_dropped += d->to_number<std::size_t>();
-    if (const auto* runs = j.get_object().if_contains("runs"); runs != nullptr && runs->is_array())
-      for (const auto& t : runs->get_array())
-        if (t.is_object()) out[str_at(t, {"uid"})] = t.get_object();
-  }
-  co_return any;
-}
-
-std::optional<wall_time> time_at(const bj::object& o, std::string_view k) {
-  const auto* v = o.if_contains(k);
-  if (v == nullptr || !v->is_string()) return std::nullopt;
-  return parse_rfc3339(std::string_view(v->get_string()));
-}
-
-void build_hops(const bench_state& st, const std::map<std::string, bj::object>& timings, bench::report& rep) {
-  bench::hop schedule, dispatch, c2e, execution, complete, create;
-  schedule.key = "schedule";
-  schedule.what = "create sent -> Scheduled condition (scheduler's assignment)";
-  schedule.floor_name = "create";
-  dispatch.key = "dispatch";
-  dispatch.what = "create sent -> status.startTime (runtimed's claim)";
-  dispatch.floor_name = "create+patch";
-  c2e.key = "claimToExecute";
-  c2e.what = "claim (startTime) -> Execute returned, process started (runtimed timings)";
-  c2e.floor_name = "spawn";
-  execution.key = "execution";
-  execution.what = "process started -> runtimed saw it finish (runtimed timings)";
-  execution.floor_name = "spawn";
-  complete.key = "complete";
-  complete.what = "create sent -> the client's watch shows a terminal phase";
-  complete.floor_name = "critical path";
-  create.key = "createRun";
-  create.what = "client: create a Run, request to response";
-  // runtimed's own steps (docs/runtimed.md, GET /timings).
-  std::vector<bench::hop> steps(6);
-  const char* step_keys[] = {"rt.claimWrite", "rt.prepare", "rt.executeCall", "rt.outputs", "rt.terminalWrite",
-                             "rt.toClient"};
-  const char* step_what[] = {"claim decided -> claim write acknowledged",
-                             "claim decided -> workspace prepared (alongside the claim write)",
-                             "workspace prepared -> Execute returned",
-                             "runtimed saw the exit -> terminal status decided (outputs, artifacts)",
-                             "terminal status decided -> its write acknowledged",
-                             "terminal status decided -> the client's watch saw it (write 4 + hop 3)"};
-  for (std::size_t i = 0; i < steps.size(); ++i) {
-    steps[i].key = step_keys[i];
-    steps[i].what = step_what[i];
-  }
-  std::optional<wall_time> first_sent, last_done;
-  std::vector<std::pair<double, double>> running;
-  std::vector<wall_time> done_times;
-  for (const auto& [name, tr] : st.runs) {
-    if (!tr.measured) continue;
-    ++rep.measured;
-    if (!tr.created) {
-      ++rep.failed;
-      if (rep.failures.size() < 5) rep.failures.push_back(name + ": create failed: " + tr.create_error);
-      continue;
-    }
-    create.samples.push_back(ms_between(tr.sent, tr.returned));
-    if (!first_sent || tr.sent < *first_sent) first_sent = tr.sent;
-    if (!tr.terminal_seen || !tr.last) {
-      ++rep.failed;
-      if (rep.failures.size() < 5)
-        rep.failures.push_back(name + ": no terminal phase within " + std::to_string(st.o.run_timeout.count()) +
-                               " s (phase " +
-                               (tr.last ? std::string(api::to_string(api::phase_of(tr.last->status))) : "unknown") +
-                               ")");
-      continue;
-    }
-    const api::run& r = *tr.last;
-    auto ph = api::phase_of(r.status);
-    if (ph == api::phase::succeeded) {
-      ++rep.succeeded;
-    } else {
-      ++rep.failed;
-      if (rep.failures.size() < 5)
-        rep.failures.push_back(name + ": " + std::string(api::to_string(ph)) + ": " + r.status.message);
-    }
-    if (!last_done || *tr.terminal_seen > *last_done) last_done = *tr.terminal_seen;
-    done_times.push_back(*tr.terminal_seen);
-    complete.samples.push_back(ms_between(tr.sent, *tr.terminal_seen));
-    for (const auto& c : r.status.conditions)
-      if (c.type == "Scheduled" && c.last_transition_time)
-        schedule.samples.push_back(ms_between(tr.sent, *c.last_transition_time));
-    if (r.status.start_time) dispatch.samples.push_back(ms_between(tr.sent, *r.status.start_time));
-    if (r.status.start_time && r.status.completion_time)
-      running.emplace_back(static_cast<double>(r.status.start_time->time_since_epoch().count()),
-                           static_cast<double>(r.status.completion_time->time_since_epoch().count()));
-    auto t = timings.find(r.metadata.uid);
-    if (t != timings.end()) {
-      auto claim = time_at(t->second, "claim");
-      auto started = time_at(t->second, "execStarted");
-      auto exited = time_at(t->second, "exited");
-      if (claim && started) c2e.samples.push_back(ms_between(*claim, *started));
-      if (started && exited) execution.samples.push_back(ms_between(*started, *exited));
-      auto claimed = time_at(t->second, "claimed");
-      auto prepared = time_at(t->second, "prepared");
-      auto completion = time_at(t->second, "completion");
-      auto completed = time_at(t->second, "completed");
-      if (claim && claimed) steps[0].samples.push_back(ms_between(*claim, *claimed));
-      if (claim && prepared) steps[1].samples.push_back(ms_between(*claim, *prepared));
-      if (prepared && started) steps[2].samples.push_back(ms_between(*prepared, *started));
-      if (exited && completion) steps[3].samples.push_back(ms_between(*exited, *completion));
-      if (completion && completed) steps[4].samples.push_back(ms_between(*completion, *completed));
-      if (completion) steps[5].samples.push_back(ms_between(*completion, *tr.terminal_seen));
-    }
-  }
-  rep.hops = {std::move(schedule), std::move(dispatch), std::move(c2e), std::move(execution), std::move(complete)};
-  rep.api.insert(rep.api.begin(), std::move(create));
-  rep.breakdown = std::move(steps);
-  rep.peak_running = bench::peak_overlap(running);
-  if (first_sent && last_done && *last_done > *first_sent) {
-    rep.window_s = ms_between(*first_sent, *last_done) / 1000;
-    rep.throughput = static_cast<double>(done_times.size()) / rep.window_s;
-    rep.rate_bucket_s = std::max(0.1, rep.window_s / 30);
-    std::vector<double> rel;
-    for (auto t : done_times) rel.push_back(ms_between(*first_sent, t) / 1000);
-    rep.rate_over_time = bench::rate_series(rel, 0, rep.window_s, rep.rate_bucket_s);
   }
 }
 
@@ -745,7 +308,7 @@ awaitable<int> bench_main(session& s, bench_options o) {
     w.begin_object().field("apiVersion", "v1").field("kind", "Namespace");
     w.key("metadata").begin_object().field("name", st.o.ns);
     w.key("labels").begin_object().field("kruntimes.io/bench", st.tag).end_object().end_object().end_object();
-    auto r = co_await create_or_fail(s, kube::resources::namespaces, "", w.take());
+    auto r = co_await s.client->create(kube::resources::namespaces, "", w.take());
     if (!r) co_return fail("creating namespace " + st.o.ns + ": " + describe(s, r.error()));
   }
   int rc = 0;
@@ -754,7 +317,7 @@ awaitable<int> bench_main(session& s, bench_options o) {
   reactor::task_group bg(ex);
   bg.spawn(signal_task(st), "signals");
   {
-    auto r = co_await create_or_fail(s, api::runtimes, st.o.ns, runtime_body(st.o));
+    auto r = co_await s.client->create(api::runtimes, st.o.ns, runtime_body(st.o));
     if (r) {
       st.created_runtime = true;
     } else if (!st.o.own_namespace && r.error().code == kube::errc::already_exists) {
@@ -838,7 +401,7 @@ std::optional<double> parse_seconds(const std::string& s) {
 int cmd_bench(int argc, char** argv) {
   cxxopts::Options o("krt bench",
                      "Measure the latency of Runs end to end, hop by hop, against measured floors.\n\n"
-                     "Creates a namespace krt-bench-XXXXX with its own Runtime, waits for its pods, runs warm-up "
+                     "Creates a namespace krt-bench-XXX with its own Runtime, waits for its pods, runs warm-up "
                      "Runs, measures the floors (API create/patch -> watch round trips on Leases, the same command "
                      "spawned directly on this machine), then runs the measured Runs at a fixed concurrency and "
                      "reports p50/p90/p99/max per hop, throughput and peak concurrency. Deletes what it created "
