@@ -9,6 +9,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/system/system_error.hpp>
 #include <csignal>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -184,10 +185,27 @@ std::filesystem::path kubelet::procs_dir() const { return std::filesystem::path(
 void kubelet::start() {
   api_.set_pod_log_source(this);
   api_.store().on_commit([this](const store_event& ev) { on_event(ev); });
+  if (opts_.container_cgroups) {
+    // One cgroup directory per node (state directory), so two local planes
+    // on one machine never sweep each other's containers.
+    std::uint64_t h = 14695981039346656037ull;
+    for (unsigned char ch : opts_.state_dir) h = (h ^ ch) * 1099511628211ull;
+    char name[32];
+    std::snprintf(name, sizeof name, "krt-local-%016llx", static_cast<unsigned long long>(h));
+    auto tree = cgroup_tree::open(name);
+    if (tree) {
+      cgroups_ = std::move(*tree);
+    } else {
+      log_.warn("containers run without a cgroup of their own: a process that leaves its container's process "
+                "group outlives the container",
+                {{"reason", tree.error()}});
+    }
+  }
   // Container processes of a node that was killed outright (SIGKILL leaves
   // them running in their own sessions) go before anything starts again.
-  if (std::size_t n = kill_leftovers(procs_dir()); n > 0)
-    log_.warn("killed container processes left by a previous run", {{"processes", static_cast<std::uint64_t>(n)}});
+  std::size_t leftovers = kill_leftovers(procs_dir()) + (cgroups_ ? cgroups_->sweep() : 0);
+  if (leftovers > 0)
+    log_.warn("killed container processes left by a previous run", {{"processes", static_cast<std::uint64_t>(leftovers)}});
   tasks_.spawn(bind_loop(), "binder");
   // Pods from before a restart of the control plane: their processes died
   // with it (or were killed just above), so they start again (as after a
@@ -215,6 +233,7 @@ awaitable<void> kubelet::stop() {
   }
   co_await tasks_.close();
   api_.set_pod_log_source(nullptr);
+  if (cgroups_) cgroups_->close();
 }
 
 void kubelet::on_event(const store_event& ev) {
@@ -606,6 +625,13 @@ awaitable<void> kubelet::run_container(std::shared_ptr<pod> p, std::size_t index
     c.mounts = mounts;
     c.env = ps.env;
     c.working_dir = ps.working_dir;
+    if (error.empty() && cgroups_) {
+      auto cg = cgroups_->create(p->uid + "-" + c.name + "-" + std::to_string(c.restarts));
+      if (cg)
+        ps.cgroup = *cg;
+      else
+        log_.warn("container runs without a cgroup", {{"pod", p->ns + "/" + p->name}, {"error", cg.error()}});
+    }
     if (error.empty()) {
       auto spawned = child_process::spawn(ex_, ps);
       if (spawned) {
@@ -613,6 +639,7 @@ awaitable<void> kubelet::run_container(std::shared_ptr<pod> p, std::size_t index
         record_process(procs_dir(), c.proc->pid());
       } else {
         error = spawned.error();
+        if (!ps.cgroup.empty()) cgroup_remove(ps.cgroup);
       }
     }
     if (!error.empty()) {

@@ -23,6 +23,7 @@
 #include "lib/reactor/event.hpp"
 #include "lib/reactor/task_group.hpp"
 #include "local/apiserver/server.hpp"
+#include "local/node/cgroup.hpp"
 #include "local/node/process.hpp"
 
 namespace krt::local::node {
@@ -33,6 +34,9 @@ struct node_options {
   std::map<std::string, std::string> images;  // image (with or without tag) → executable
   std::string default_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
   std::chrono::seconds max_restart_backoff{30};
+  // Run each container in a cgroup of its own (cgroup.hpp) where a cgroup v2
+  // hierarchy is writable, so its death takes every process it started.
+  bool container_cgroups = true;
 };
 
 class kubelet final : public pod_log_source {
@@ -74,6 +78,7 @@ class kubelet final : public pod_log_source {
   std::uint32_t next_ip_ = 0;
   bool stopping_ = false;  // stop() began: no new pod starts
   std::uint32_t ip_block_ = 1;
+  std::optional<cgroup_tree> cgroups_;  // none: process groups only
   reactor::event bind_wake_;
   reactor::task_group tasks_;
 };

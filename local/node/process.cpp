@@ -16,6 +16,7 @@
 
 #include "lib/reactor/event.hpp"
 #include "lib/reactor/task_group.hpp"
+#include "local/node/cgroup.hpp"
 #include "local/node/logs.hpp"
 
 namespace krt::local::node {
@@ -200,6 +201,74 @@ class spawn_request {
   posix_spawnattr_t attr_;
 };
 
+// The child side of spawn_in_cgroup(), between fork() and exec: only
+// async-signal-safe calls (the parent has other threads). Reports a failure
+// as {stage, errno} on `report_fd` (stage 0: joining the cgroup, 1: exec).
+[[noreturn]] void exec_child(int procs_fd, int report_fd, int out_fd, int err_fd, const char* exe, char* const* argv,
+                             char* const* envp, const char* working_dir) {
+  auto fail = [report_fd](int stage) {
+    int msg[2] = {stage, errno};
+    ssize_t n = ::write(report_fd, msg, sizeof msg);
+    (void)n;
+    ::_exit(127);
+  };
+  // "0" moves the writer: from here on everything this process starts is
+  // in the container's cgroup, before any of its code has run.
+  if (::write(procs_fd, "0", 1) != 1) fail(0);
+  ::setsid();
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);
+  sigset_t none;
+  ::sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  int null_fd = ::open("/dev/null", O_RDONLY);
+  if (null_fd < 0 || ::dup2(null_fd, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0) fail(1);
+  if (working_dir != nullptr && ::chdir(working_dir) != 0) fail(1);
+  // Every other descriptor goes; the report pipe closes itself on exec.
+  if (report_fd > 3) ::syscall(SYS_close_range, 3u, static_cast<unsigned>(report_fd - 1), 0u);
+  ::syscall(SYS_close_range, static_cast<unsigned>(report_fd + 1), ~0u, 0u);
+  ::execve(exe, argv, envp);
+  fail(1);
+  ::_exit(127);  // not reached: fail() exits
+}
+
+// Like spawn_request::run, with the child joining `spec.cgroup` first. A
+// fork() rather than posix_spawn: glibc 2.36 has no way to give a spawned
+// child a cgroup, and moving it in after the exec would let a fast
+// grandchild start outside.
+result<pid_t, std::string> spawn_in_cgroup(const std::string& exe, const process_spec& spec, int out_fd, int err_fd) {
+  unique_fd procs(::open((spec.cgroup + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
+  if (procs.get() < 0) return unexpected("joining cgroup " + spec.cgroup + " failed: " + error_text(errno));
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) return unexpected("pipe: " + error_text(errno));
+  unique_fd report_r(report[0]), report_w(report[1]);
+  std::vector<char*> argv;
+  for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  const char* wd = spec.working_dir.empty() ? nullptr : spec.working_dir.c_str();
+  pid_t pid = ::fork();
+  if (pid < 0) return unexpected("fork: " + error_text(errno));
+  if (pid == 0)
+    exec_child(procs.get(), report_w.get(), out_fd, err_fd, exe.c_str(), argv.data(), envp.data(), wd);
+  report_w.reset();
+  int msg[2] = {0, 0};
+  ssize_t n;
+  do {
+    n = ::read(report_r.get(), msg, sizeof msg);
+  } while (n < 0 && errno == EINTR);
+  if (n != static_cast<ssize_t>(sizeof msg)) return pid;  // EOF: the exec happened
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (msg[0] == 0) return unexpected("joining cgroup " + spec.cgroup + " failed: " + error_text(msg[1]));
+  return unexpected("exec " + exe + " failed: " + error_text(msg[1]));
+}
+
 int open_pidfd(pid_t pid) {
 #ifdef SYS_pidfd_open
   return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
@@ -224,9 +293,10 @@ struct child_process::state {
     bool done_ = false;      // pipe closed and pending_ flushed
   };
 
-  state(const executor& ex, pid_t pid, int log_fd)
+  state(const executor& ex, pid_t pid, int log_fd, std::string cgroup)
       : ex_(ex),
         pid_(pid),
+        cgroup_(std::move(cgroup)),
         pidfd_(ex),
         out_(ex, "stdout"),
         err_(ex, "stderr"),
@@ -249,8 +319,13 @@ struct child_process::state {
   bool leader_exited() const;
   void reap();
   void signal_group(int sig) {
-    if (!reaped_) ::kill(-pid_, sig);
+    if (reaped_) return;
+    ::kill(-pid_, sig);
+    if (!cgroup_.empty()) cgroup_signal(cgroup_, sig);
   }
+  // Removes the cgroup once the processes killed in reap() have left it
+  // (bounded; a leftover directory is swept at the node's next start).
+  static awaitable<void> remove_cgroup(std::shared_ptr<state> st);
   void consume(output& o, const char* data, std::size_t n);
   void write_record(const output& o, std::string_view message, bool partial);
   void close_output(output& o);
@@ -260,6 +335,7 @@ struct child_process::state {
 
   executor ex_;
   pid_t pid_;
+  std::string cgroup_;  // "" without one
   asio::posix::stream_descriptor pidfd_;
   output out_;
   output err_;
@@ -304,6 +380,9 @@ void child_process::state::reap() {
   siginfo_t si{};
   bool lost = ::waitid(P_PID, static_cast<id_t>(pid_), &si, WEXITED | WNOHANG | WNOWAIT) != 0 && errno == ECHILD;
   if (!lost) ::kill(-pid_, SIGKILL);
+  // The cgroup is exact even when the pid is not: everything the container
+  // started, wherever it moved in the process tree, dies with it.
+  if (!cgroup_.empty()) cgroup_kill(cgroup_);
   int status = 0;
   pid_t r;
   do {
@@ -343,13 +422,26 @@ awaitable<void> child_process::state::watch_exit(std::shared_ptr<state> st) {
       (void)ec;
     }
   }
-  if (st->finished_) co_return;
-  if (!st->outputs_done()) {
-    st->drain_timer_.expires_after(output_drain_limit);
-    auto [ec] = co_await st->drain_timer_.async_wait(use_nothrow);
+  if (!st->finished_) {
+    if (!st->outputs_done()) {
+      st->drain_timer_.expires_after(output_drain_limit);
+      auto [ec] = co_await st->drain_timer_.async_wait(use_nothrow);
+      (void)ec;
+    }
+    st->finish();
+  }
+  co_await remove_cgroup(st);
+}
+
+awaitable<void> child_process::state::remove_cgroup(std::shared_ptr<state> st) {
+  if (st->cgroup_.empty()) co_return;
+  asio::steady_timer timer(st->ex_);
+  for (int i = 0; i < 400 && !cgroup_empty(st->cgroup_); ++i) {
+    timer.expires_after(5ms);
+    auto [ec] = co_await timer.async_wait(use_nothrow);
     (void)ec;
   }
-  st->finish();
+  if (cgroup_remove(st->cgroup_)) st->cgroup_.clear();
 }
 
 awaitable<void> child_process::state::read_output(std::shared_ptr<state> st, bool is_stderr) {
@@ -482,12 +574,13 @@ result<std::unique_ptr<child_process>, std::string> child_process::spawn(executo
   if (!err_pipe) return unexpected(std::move(err_pipe).error());
 
   spawn_request request;
-  auto pid = request.run(*exe, spec, out_pipe->second.get(), err_pipe->second.get());
+  auto pid = spec.cgroup.empty() ? request.run(*exe, spec, out_pipe->second.get(), err_pipe->second.get())
+                                 : spawn_in_cgroup(*exe, spec, out_pipe->second.get(), err_pipe->second.get());
   if (!pid) return unexpected(std::move(pid).error());
   out_pipe->second.reset();
   err_pipe->second.reset();
 
-  auto st = std::make_shared<state>(ex, *pid, log_fd.release());
+  auto st = std::make_shared<state>(ex, *pid, log_fd.release(), spec.cgroup);
   // The handle exists from here on, so any failure below still kills and
   // reaps the child (its destructor).
   std::unique_ptr<child_process> handle(new child_process(st));
@@ -511,6 +604,9 @@ child_process::child_process(std::shared_ptr<state> st) : state_(std::move(st)) 
 child_process::~child_process() {
   if (!state_->reaped_) state_->reap();
   state_->finish();
+  // One try: watch_exit keeps trying if the killed processes linger.
+  if (!state_->cgroup_.empty() && cgroup_empty(state_->cgroup_) && cgroup_remove(state_->cgroup_))
+    state_->cgroup_.clear();
 }
 
 pid_t child_process::pid() const { return state_->pid_; }

@@ -8,8 +8,12 @@
 //    signal_group() and terminate() reach every descendant that stays in it.
 //  - When the leader exits, whatever is left of its group is killed with
 //    SIGKILL before the leader is reaped, like the processes of a container
-//    whose PID 1 exits. (A descendant that calls setsid() escapes; that
-//    needs cgroups, which this node does not use.)
+//    whose PID 1 exits.
+//  - With spec.cgroup (a fresh cgroup v2 directory, cgroup.hpp) the child
+//    joins that cgroup before it execs, so every descendant is in it, also
+//    one that calls setsid() or setpgid(): signal_group() reaches them all,
+//    and when the leader exits the whole cgroup is killed and then removed.
+//    Without a cgroup such descendants escape (they outlive the container).
 //  - stdin is /dev/null; stdout and stderr are pipes read by the shard
 //    (no thread per child); no other descriptor is inherited; signal
 //    dispositions and the signal mask are reset to the defaults (except that
@@ -51,6 +55,10 @@ struct process_spec {
   std::vector<std::string> env;   // "K=V", the complete environment
   std::string working_dir;        // "" keeps ours
   std::string log_path;           // CRI-format log file, appended; "" discards output
+  // A cgroup v2 directory (empty, writable) the process starts in; the
+  // handle owns it from then on and removes it once everything in it died.
+  // "" keeps ours.
+  std::string cgroup;
 };
 
 struct exit_info {
@@ -68,6 +76,7 @@ class child_process {
   //   "cannot open log file <path>: <reason>"
   //   "exec <path> failed: <reason>" (e.g. permission denied, exec format
   //   error), reported by the child before it would have run anything.
+  //   "joining cgroup <dir> failed: <reason>", likewise.
   static result<std::unique_ptr<child_process>, std::string> spawn(executor ex, const process_spec& spec);
 
   ~child_process();
@@ -89,8 +98,9 @@ class child_process {
   awaitable<int> wait();
   awaitable<exit_info> wait_info();
 
-  // Sends `sig` to the whole process group; a no-op once the leader has been
-  // reaped (its group was killed then).
+  // Sends `sig` to the whole process group (and, with a cgroup, to every
+  // process in it); a no-op once the leader has been reaped (its group and
+  // cgroup were killed then).
   void signal_group(int sig);
 
   // SIGTERM to the group, up to `grace` for the leader to exit, then SIGKILL

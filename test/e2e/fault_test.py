@@ -26,6 +26,15 @@ from e2e_support import PlaneTest, main  # noqa: E402
 RETRY = "  retryPolicy: {maxAttempts: %d, backoff: 200ms}\n"
 
 
+def pid_alive(pid):
+    """True while `pid` runs (a zombie counts as gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
 class Faults(PlaneTest):
     @classmethod
     def setUpClass(cls):
@@ -122,6 +131,37 @@ class Faults(PlaneTest):
         run = self.wait_run(name, timeout=120)
         self.assertEqual(run["status"]["phase"], "Succeeded", run["status"])
         self.assertEqual(run["status"].get("outputs"), {"ok": "1"})
+
+    def test_a_killed_runtime_server_takes_its_runs_with_it(self):
+        """A container's death takes its processes with it (issue #13): the
+        Run's shell has a process group of its own, yet it must not outlive
+        the killed bash-runtime while runtimed retries the Run elsewhere."""
+        self.create_runtime("onekill", capacity=4)
+        self.wait_runtime_ready("onekill")
+        marks = tempfile.mkdtemp(prefix="krt-fault-marks-")
+        self.addCleanup(shutil.rmtree, marks, True)
+        # The first attempt sleeps long; the retry finds the marker and ends.
+        script = ("echo $$ >> {d}/started; if [ -e {d}/first ]; then echo ok=1 >> $KRUNTIME_OUTPUTS; "
+                  "else touch {d}/first; sleep 120; echo $$ >> {d}/finished; fi").format(d=marks)
+        name = self.create_run("outlived", script, runtime="onekill", extra=RETRY % 3)
+        pod = self.running_on(name)
+        started = os.path.join(marks, "started")
+        deadline = time.time() + 30
+        while time.time() < deadline and not os.path.exists(started):
+            time.sleep(0.05)
+        with open(started) as f:
+            first = int(f.readline())
+        server = self.container_pid(pod, "bash-runtime")
+        self.assertIsNotNone(server)
+        os.kill(server, signal.SIGKILL)
+        deadline = time.time() + 20
+        while time.time() < deadline and pid_alive(first):
+            time.sleep(0.05)
+        self.assertFalse(pid_alive(first), "attempt 1 (pid %d) outlived its killed Runtime Server" % first)
+        run = self.wait_run(name, timeout=120)
+        self.assertEqual(run["status"]["phase"], "Succeeded", run["status"])
+        self.assertGreaterEqual(run["status"]["attempt"], 2, run["status"])
+        self.assertFalse(os.path.exists(os.path.join(marks, "finished")))
 
     def test_scheduled_run_on_a_vanished_pod_is_rescheduled(self):
         """The Go reaper leaves such a Run Scheduled forever; ours reschedules it."""
