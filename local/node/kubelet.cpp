@@ -18,8 +18,10 @@
 #include "lib/core/strings.hpp"
 #include "lib/core/time.hpp"
 #include "lib/reactor/deadline.hpp"
-#include "local/node/leftovers.hpp"
+#include "lib/api/validation.hpp"
 #include "local/node/logs.hpp"
+#include "local/node/podman_runtime.hpp"
+#include "local/node/process_runtime.hpp"
 #include "local/node/object_util.hpp"
 
 namespace krt::local::node {
@@ -36,28 +38,6 @@ std::vector<std::string> strings(const bj::value* v) {
     for (const auto& e : v->as_array())
       if (e.is_string()) out.emplace_back(e.as_string());
   return out;
-}
-
-// Replaces a container path by its host directory wherever it appears as a
-// whole path component sequence: at the start of the string or after one of
-// " =:,", and followed by the end, '/' or one of those separators.
-std::string rewrite_paths(std::string s, const std::vector<std::pair<std::string, std::string>>& mounts) {
-  auto boundary_before = [&](std::size_t i) { return i == 0 || std::string_view(" =:,\"'").find(s[i - 1]) != std::string_view::npos; };
-  for (const auto& [from, to] : mounts) {
-    if (from.empty() || from == to) continue;
-    std::size_t pos = 0;
-    while ((pos = s.find(from, pos)) != std::string::npos) {
-      std::size_t end = pos + from.size();
-      bool boundary_after = end == s.size() || std::string_view("/ =:,\"'").find(s[end]) != std::string_view::npos;
-      if (boundary_before(pos) && boundary_after) {
-        s.replace(pos, from.size(), to);
-        pos += to.size();
-      } else {
-        pos = end;
-      }
-    }
-  }
-  return s;
 }
 
 // $(VAR) references to earlier variables, as Kubernetes expands them; $$ escapes.
@@ -82,6 +62,22 @@ std::string expand(const std::string& s, const std::map<std::string, std::string
     }
   }
   return out;
+}
+
+void apply_fs_group(const fs::path& root, gid_t gid) {
+  std::error_code ec;
+  auto own = [&](const fs::path& p, bool dir) {
+    if (::lchown(p.c_str(), static_cast<uid_t>(-1), gid) != 0) return;
+    struct stat st {};
+    if (::lstat(p.c_str(), &st) != 0 || S_ISLNK(st.st_mode)) return;
+    mode_t mode = st.st_mode & 07777;
+    mode |= dir ? (S_ISGID | S_IRGRP | S_IWGRP | S_IXGRP) : (S_IRGRP | S_IWGRP);
+    ::chmod(p.c_str(), mode);
+  };
+  own(root, true);
+  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec))
+    own(it->path(), it->is_directory(ec) && !it->is_symlink(ec));
 }
 
 bool write_text(const fs::path& p, std::string_view data, fs::perms perms) {
@@ -125,7 +121,7 @@ struct kubelet::container {
   explicit container(executor ex) : stop_backoff(ex) {}
   std::string name;
   bj::object spec;
-  std::unique_ptr<child_process> proc;
+  std::unique_ptr<container_handle> handle;  // the current (or last) run
   int restarts = 0;
   bool ready = false;
   bool started = false;
@@ -139,10 +135,6 @@ struct kubelet::container {
   bj::value last_state = bj::object{};
   bool done = false;  // will not run again (restartPolicy)
   reactor::event stop_backoff;
-  // What the current run sees, for exec probes (they run "in the container").
-  std::vector<std::pair<std::string, std::string>> mounts;
-  std::vector<std::string> env;
-  std::string working_dir;
 };
 
 struct kubelet::pod {
@@ -170,7 +162,12 @@ struct kubelet::pod {
 };
 
 kubelet::kubelet(executor ex, api_server& api, node_options opts)
-    : ex_(ex), api_(api), opts_(std::move(opts)), bind_wake_(ex), tasks_(ex, "kubelet") {
+    : ex_(ex),
+      api_(api),
+      opts_(std::move(opts)),
+      runtime_ready_ev_(ex),
+      bind_wake_(ex),
+      tasks_(ex, "kubelet") {
   // Pods of different control planes on one machine should not share
   // addresses: the second octet comes from the state directory (2..251).
   std::uint32_t h = 2166136261u;
@@ -185,27 +182,21 @@ std::filesystem::path kubelet::procs_dir() const { return std::filesystem::path(
 void kubelet::start() {
   api_.set_pod_log_source(this);
   api_.store().on_commit([this](const store_event& ev) { on_event(ev); });
-  if (opts_.container_cgroups) {
-    // One cgroup directory per node (state directory), so two local planes
-    // on one machine never sweep each other's containers.
-    std::uint64_t h = 14695981039346656037ull;
-    for (unsigned char ch : opts_.state_dir) h = (h ^ ch) * 1099511628211ull;
-    char name[32];
-    std::snprintf(name, sizeof name, "krt-local-%016llx", static_cast<unsigned long long>(h));
-    auto tree = cgroup_tree::open(name);
-    if (tree) {
-      cgroups_ = std::move(*tree);
-    } else {
-      log_.warn("containers run without a cgroup of their own: a process that leaves its container's process "
-                "group outlives the container",
-                {{"reason", tree.error()}});
-    }
+  if (opts_.runtime == "podman") {
+    podman_runtime_options po;
+    po.podman = opts_.podman;
+    po.node_id = node_id();
+    po.work_dir = fs::path(opts_.state_dir) / "podman";
+    runtime_ = std::make_unique<podman_runtime>(ex_, std::move(po));
+  } else {
+    process_runtime_options po;
+    po.images = opts_.images;
+    po.procs_dir = procs_dir();
+    if (opts_.container_cgroups) po.cgroup_name = node_id();
+    runtime_ = std::make_unique<process_runtime>(ex_, std::move(po));
   }
-  // Container processes of a node that was killed outright (SIGKILL leaves
-  // them running in their own sessions) go before anything starts again.
-  std::size_t leftovers = kill_leftovers(procs_dir()) + (cgroups_ ? cgroups_->sweep() : 0);
-  if (leftovers > 0)
-    log_.warn("killed container processes left by a previous run", {{"processes", static_cast<std::uint64_t>(leftovers)}});
+  // Containers wait for this (it removes what a node killed outright left).
+  tasks_.spawn(start_runtime(), "container runtime");
   tasks_.spawn(bind_loop(), "binder");
   // Pods from before a restart of the control plane: their processes died
   // with it (or were killed just above), so they start again (as after a
@@ -233,7 +224,25 @@ awaitable<void> kubelet::stop() {
   }
   co_await tasks_.close();
   api_.set_pod_log_source(nullptr);
-  if (cgroups_) cgroups_->close();
+  runtime_->close();
+}
+
+// The node's identity for its cgroup directory and container labels: one per
+// state directory, so two local planes on one machine never touch each
+// other's containers.
+std::string kubelet::node_id() const {
+  std::uint64_t h = 14695981039346656037ull;
+  for (unsigned char ch : opts_.state_dir) h = (h ^ ch) * 1099511628211ull;
+  char name[32];
+  std::snprintf(name, sizeof name, "krt-local-%016llx", static_cast<unsigned long long>(h));
+  return name;
+}
+
+awaitable<void> kubelet::start_runtime() {
+  std::vector<std::string> notes = co_await runtime_->start();
+  for (const auto& n : notes) log_.info(n, {{"runtime", runtime_->name()}});
+  runtime_ready_ = true;
+  runtime_ready_ev_.set();
 }
 
 void kubelet::on_event(const store_event& ev) {
@@ -322,10 +331,14 @@ bool kubelet::write_service_account(const pod& p, const fs::path& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   std::string token = api_.issue_token(p.ns, sa, meta_string(account->object, "uid"), std::chrono::hours(24 * 365));
+  // Mode 0644, Kubernetes' default for these files, so a container running
+  // as any user can read them; the pods directory (0700) keeps other users
+  // of the machine out.
+  const auto readable = fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read;
   const auto secret = fs::perms::owner_read | fs::perms::owner_write;
-  write_text(dir / "token", token, secret);
-  write_text(dir / "ca.crt", api_.ca_pem(), secret | fs::perms::group_read | fs::perms::others_read);
-  write_text(dir / "namespace", p.ns, secret | fs::perms::group_read | fs::perms::others_read);
+  write_text(dir / "token", token, readable);
+  write_text(dir / "ca.crt", api_.ca_pem(), readable);
+  write_text(dir / "namespace", p.ns, readable);
   std::string kc = "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: " + api_.url() +
                    "\n    certificate-authority: " + (dir / "ca.crt").string() +
                    "\nusers:\n- name: sa\n  user:\n    tokenFile: " + (dir / "token").string() +
@@ -339,6 +352,10 @@ krt::result<void, std::string> kubelet::prepare(pod& p) {
   std::error_code ec;
   fs::create_directories(p.dir / "volumes", ec);
   if (ec) return krt::unexpected("cannot create " + p.dir.string() + ": " + ec.message());
+  // Volumes are world-writable inside (as emptyDir is on Kubernetes, for
+  // containers running as any user); only the owner may enter the tree.
+  fs::permissions(p.dir.parent_path(), fs::perms::owner_all, ec);
+  std::vector<fs::path> owned;  // volume directories fsGroup applies to
   const bj::object& obj = p.object;
   // Volumes.
   if (const auto* vols = field_at(obj, {"spec", "volumes"}); vols != nullptr && vols->is_array()) {
@@ -349,6 +366,8 @@ krt::result<void, std::string> kubelet::prepare(pod& p) {
       fs::path dir = p.dir / "volumes" / name;
       if (vo.contains("emptyDir")) {
         fs::create_directories(dir, ec);
+        fs::permissions(dir, fs::perms::all, ec);
+        owned.push_back(dir);
       } else if (const auto* hp = vo.if_contains("hostPath"); hp != nullptr && hp->is_object()) {
         dir = string_of(hp->as_object().if_contains("path"));
       } else if (vo.contains("configMap") || vo.contains("secret")) {
@@ -366,8 +385,10 @@ krt::result<void, std::string> kubelet::prepare(pod& p) {
               if (!val.is_string()) continue;
               std::string text(val.as_string());
               if (secret) text = base64_decode(text).value_or("");
-              write_text(dir / std::string(k), text, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+              write_text(dir / std::string(k), text,
+                         fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
             }
+        owned.push_back(dir);
       } else if (const auto* pj = vo.if_contains("projected"); pj != nullptr && pj->is_object()) {
         // The shape Kubernetes itself uses for API access (and the controller
         // uses to give only runtimed a token): a serviceAccountToken source,
@@ -384,6 +405,7 @@ krt::result<void, std::string> kubelet::prepare(pod& p) {
         if (!write_service_account(p, dir))
           return krt::unexpected("volume \"" + name + "\": the pod's service account does not exist");
         p.token_volumes.insert(name);
+        owned.push_back(dir);
       } else if (const auto* pvc = vo.if_contains("persistentVolumeClaim"); pvc != nullptr && pvc->is_object()) {
         // One machine, one disk: a claim is a directory of the node shared by
         // every pod that mounts it (ReadWriteMany), kept across pod restarts.
@@ -391,7 +413,12 @@ krt::result<void, std::string> kubelet::prepare(pod& p) {
         if (claim.empty() || claim.find('/') != std::string::npos || claim == "." || claim == "..")
           return krt::unexpected("volume \"" + name + "\": persistentVolumeClaim needs a valid claimName");
         dir = fs::path(opts_.state_dir) / "claims" / p.ns / claim;
-        fs::create_directories(dir, ec);
+        if (!fs::exists(dir, ec)) {
+          fs::create_directories(dir, ec);
+          fs::permissions(fs::path(opts_.state_dir) / "claims", fs::perms::owner_all, ec);
+          fs::permissions(dir, fs::perms::all, ec);
+        }
+        owned.push_back(dir);
       } else {
         return krt::unexpected("volume \"" + name + "\": only emptyDir, hostPath, configMap, secret, "
                                                     "persistentVolumeClaim and projected (service account token) "
@@ -400,6 +427,10 @@ krt::result<void, std::string> kubelet::prepare(pod& p) {
       p.volumes[name] = dir;
     }
   }
+  // fsGroup: the volumes belong to that group, group-writable, and new files
+  // inherit it (setgid directories), as the kubelet arranges.
+  if (const auto* fsg = field_at(obj, {"spec", "securityContext", "fsGroup"}); fsg != nullptr && fsg->is_int64())
+    for (const auto& dir : owned) apply_fs_group(dir, static_cast<gid_t>(fsg->as_int64()));
   // The service account: token, CA and namespace, plus a kubeconfig.
   const auto* automount = field_at(obj, {"spec", "automountServiceAccountToken"});
   if (!(automount != nullptr && automount->is_bool() && !automount->as_bool())) {
@@ -436,16 +467,16 @@ awaitable<void> kubelet::run_pod(std::shared_ptr<pod> p) {
   for (auto& c : p->containers) c->stop_backoff.set();
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(std::max<std::int64_t>(p->grace, 0));
   for (auto& c : p->containers)
-    if (c->proc && c->proc->running()) c->proc->signal_group(SIGTERM);
+    if (c->handle && c->handle->running()) co_await c->handle->signal(SIGTERM);
   for (;;) {
     bool any = false;
-    for (auto& c : p->containers) any = any || (c->proc && c->proc->running());
+    for (auto& c : p->containers) any = any || (c->handle && c->handle->running());
     if (!any || std::chrono::steady_clock::now() >= deadline) break;
     asio::steady_timer t(ex_, std::chrono::milliseconds(20));
     co_await t.async_wait(use_nothrow);
   }
   for (auto& c : p->containers)
-    if (c->proc && c->proc->running()) co_await c->proc->terminate(std::chrono::milliseconds(0));
+    if (c->handle && c->handle->running()) co_await c->handle->terminate(std::chrono::milliseconds(0));
   // Every group is closed (its tasks finished) before the pod can go away,
   // also when this coroutine is cancelled: close() then finishes its wait
   // and reports the cancellation, which is passed on at the end.
@@ -464,7 +495,11 @@ awaitable<void> kubelet::run_pod(std::shared_ptr<pod> p) {
   }
   p->probe_groups.clear();
   if (cancelled) std::rethrow_exception(cancelled);
-  for (auto& c : p->containers) c->proc.reset();
+  for (auto& c : p->containers)
+    if (c->handle) {
+      co_await c->handle->remove();
+      c->handle.reset();
+    }
   if (!p->force) {
     std::string target = "/api/v1/namespaces/" + p->ns + "/pods/" + p->name;
     std::string body = R"({"gracePeriodSeconds":0,"preconditions":{"uid":")" + p->uid + R"("}})";
@@ -475,179 +510,235 @@ awaitable<void> kubelet::run_pod(std::shared_ptr<pod> p) {
   pods_.erase(p->uid);
 }
 
-awaitable<void> kubelet::run_container(std::shared_ptr<pod> p, std::size_t index) {
-  container& c = *p->containers[index];
-  std::chrono::seconds backoff{0};
-  for (;;) {
-    if (p->stopping) co_return;
-    // Build the process: image → executable, env, path rewriting.
-    const bj::object& spec = c.spec;
-    std::string image = string_of(spec.if_contains("image"));
-    std::string exe;
-    std::vector<std::string> keys;
-    keys.push_back(image);
-    keys.push_back(image.substr(0, image.find_first_of("@:")));
-    for (const std::string& key : keys) {
-      auto it = opts_.images.find(key);
-      if (it != opts_.images.end()) {
-        exe = it->second;
-        break;
-      }
+namespace {
+
+std::optional<std::int64_t> int_field(const bj::object* o, std::string_view key) {
+  if (o == nullptr) return std::nullopt;
+  const auto* v = o->if_contains(key);
+  if (v == nullptr || !v->is_int64()) return std::nullopt;
+  return v->as_int64();
+}
+
+std::optional<bool> bool_field(const bj::object* o, std::string_view key) {
+  if (o == nullptr) return std::nullopt;
+  const auto* v = o->if_contains(key);
+  if (v == nullptr || !v->is_bool()) return std::nullopt;
+  return v->as_bool();
+}
+
+const bj::object* object_field(const bj::object* o, std::string_view key) {
+  if (o == nullptr) return nullptr;
+  const auto* v = o->if_contains(key);
+  return v != nullptr && v->is_object() ? &v->as_object() : nullptr;
+}
+
+// The container's securityContext over the pod's, field by field.
+security_spec resolve_security(const bj::object& pod_spec, const bj::object& container) {
+  const bj::object* psc = object_field(&pod_spec, "securityContext");
+  const bj::object* csc = object_field(&container, "securityContext");
+  security_spec s;
+  auto pick_int = [&](std::string_view k) { return int_field(csc, k) ? int_field(csc, k) : int_field(psc, k); };
+  s.run_as_user = pick_int("runAsUser");
+  s.run_as_group = pick_int("runAsGroup");
+  s.run_as_non_root = bool_field(csc, "runAsNonRoot").value_or(bool_field(psc, "runAsNonRoot").value_or(false));
+  if (auto fs_group = int_field(psc, "fsGroup")) s.supplemental_groups.push_back(*fs_group);
+  if (psc != nullptr)
+    if (const auto* sg = psc->if_contains("supplementalGroups"); sg != nullptr && sg->is_array())
+      for (const auto& g : sg->as_array())
+        if (g.is_int64()) s.supplemental_groups.push_back(g.as_int64());
+  s.read_only_root_filesystem = bool_field(csc, "readOnlyRootFilesystem").value_or(false);
+  s.privileged = bool_field(csc, "privileged").value_or(false);
+  s.allow_privilege_escalation = bool_field(csc, "allowPrivilegeEscalation");
+  if (const auto* caps = object_field(csc, "capabilities")) {
+    s.capabilities_add = strings(caps->if_contains("add"));
+    s.capabilities_drop = strings(caps->if_contains("drop"));
+  }
+  const bj::object* seccomp = object_field(csc, "seccompProfile");
+  if (seccomp == nullptr) seccomp = object_field(psc, "seccompProfile");
+  if (seccomp != nullptr) s.seccomp = string_of(seccomp->if_contains("type"));
+  return s;
+}
+
+}  // namespace
+
+// Builds one run of container `c` of `p`: command and args with $(VAR)
+// references expanded, the environment in Kubernetes' order (defaults,
+// envFrom, env), the mounts, the security context and the limits. An error
+// is the CreateContainerConfigError message.
+krt::result<container_launch, std::string> kubelet::build_launch(const pod& p, const container& c) {
+  const bj::object& spec = c.spec;
+  container_launch l;
+  l.pod_namespace = p.ns;
+  l.pod_name = p.name;
+  l.pod_uid = p.uid;
+  l.pod_ip = p.ip;
+  l.container = c.name;
+  l.restart = c.restarts;
+  l.image = string_of(spec.if_contains("image"));
+  l.pod_dir = p.dir.string();
+  l.log_path = log_path(p, c.name, c.restarts);
+  // Mounts of this container (longest path first, so nested mounts win).
+  if (const auto* vms = spec.if_contains("volumeMounts"); vms != nullptr && vms->is_array())
+    for (const auto& m : vms->as_array()) {
+      if (!m.is_object()) continue;
+      const auto& mo = m.as_object();
+      auto it = p.volumes.find(string_of(mo.if_contains("name")));
+      if (it == p.volumes.end()) continue;
+      std::string host = it->second.string();
+      std::string sub = string_of(mo.if_contains("subPath"));
+      if (!sub.empty()) host += "/" + sub;
+      const auto* ro = mo.if_contains("readOnly");
+      l.mounts.push_back(mount_spec{string_of(mo.if_contains("mountPath")), host, ro != nullptr && ro->is_bool() && ro->as_bool()});
     }
-    std::vector<std::string> command = strings(spec.if_contains("command"));
-    std::vector<std::string> args = strings(spec.if_contains("args"));
-    std::vector<std::string> argv;
-    std::string error;
-    if (!exe.empty()) {
-      argv = command;
-      if (argv.empty()) argv.push_back(exe);
-    } else if (!command.empty() && command.front().starts_with("/")) {
-      argv = command;
-    } else {
-      error = "image \"" + image + "\" is not mapped to a local executable and the container has no absolute "
-              "command; map it with krt local up --image " + image + "=/path/to/executable";
-    }
-    argv.insert(argv.end(), args.begin(), args.end());
-    // Mounts of this container (longest path first, so nested mounts win).
-    std::vector<std::pair<std::string, std::string>> mounts;
-    if (const auto* vms = spec.if_contains("volumeMounts"); vms != nullptr && vms->is_array())
-      for (const auto& m : vms->as_array()) {
-        if (!m.is_object()) continue;
-        auto it = p->volumes.find(string_of(m.as_object().if_contains("name")));
-        if (it == p->volumes.end()) continue;
-        std::string host = it->second.string();
-        std::string sub = string_of(m.as_object().if_contains("subPath"));
-        if (!sub.empty()) host += "/" + sub;
-        mounts.emplace_back(string_of(m.as_object().if_contains("mountPath")), host);
-      }
-    if (auto it = p->volumes.find("kube-api-access"); it != p->volumes.end()) mounts.emplace_back(sa_mount, it->second.string());
-    std::sort(mounts.begin(), mounts.end(), [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
-    // Environment, in Kubernetes' order: defaults, envFrom, env.
-    std::map<std::string, std::string> vars;
-    std::vector<std::string> order;
-    auto set_var = [&](const std::string& k, const std::string& v) {
-      if (vars.find(k) == vars.end()) order.push_back(k);
-      vars[k] = v;
-    };
+  if (auto it = p.volumes.find("kube-api-access"); it != p.volumes.end())
+    l.mounts.push_back(mount_spec{sa_mount, it->second.string(), true});
+  std::stable_sort(l.mounts.begin(), l.mounts.end(),
+                   [](const auto& a, const auto& b) { return a.container_path.size() > b.container_path.size(); });
+  // Environment, in Kubernetes' order: defaults, envFrom, env.
+  std::map<std::string, std::string> vars;
+  std::vector<std::string> order;
+  auto set_var = [&](const std::string& k, const std::string& v) {
+    if (vars.find(k) == vars.end()) order.push_back(k);
+    vars[k] = v;
+  };
+  std::string error;
+  if (runtime_->host_paths()) {
+    // A host process has no image to give it these.
     set_var("PATH", opts_.default_path);
-    set_var("HOSTNAME", p->name);
-    set_var("HOME", p->dir.string());
-    set_var("KUBERNETES_SERVICE_HOST", "127.0.0.1");
-    set_var("KUBERNETES_SERVICE_PORT", std::to_string(api_.port()));
-    // API access: a mounted projected token volume, else the automounted one.
+    set_var("HOSTNAME", p.name);
+    set_var("HOME", p.dir.string());
+  }
+  set_var("KUBERNETES_SERVICE_HOST", "127.0.0.1");
+  set_var("KUBERNETES_SERVICE_PORT", std::to_string(api_.port()));
+  if (runtime_->host_paths()) {
+    // API access for a host process: a kubeconfig next to the token of a
+    // mounted projected token volume, else of the automounted one.
     std::optional<fs::path> api_dir;
     if (const auto* vms = spec.if_contains("volumeMounts"); vms != nullptr && vms->is_array())
       for (const auto& m : vms->as_array()) {
         std::string vol = m.is_object() ? string_of(m.as_object().if_contains("name")) : std::string();
-        if (p->token_volumes.count(vol) != 0) api_dir = p->volumes.at(vol);
+        if (p.token_volumes.count(vol) != 0) api_dir = p.volumes.at(vol);
       }
-    if (auto it = p->volumes.find("kube-api-access"); !api_dir && it != p->volumes.end()) api_dir = it->second;
+    if (auto it = p.volumes.find("kube-api-access"); !api_dir && it != p.volumes.end()) api_dir = it->second;
     if (api_dir) set_var("KUBECONFIG", (*api_dir / "kubeconfig").string());
-    auto lookup = [&](bool secret, const std::string& name, const std::string& key, bool optional,
-                      std::optional<std::string>& out) {
-      object_ptr o = api_.store().get(secret ? "/secrets" : "/configmaps", p->ns, name);
-      const bj::value* v = o ? field_at(o->object, {"data", key}) : nullptr;
-      if (v != nullptr && v->is_string()) {
-        out = secret ? base64_decode(v->as_string()).value_or("") : std::string(v->as_string());
-      } else if (!optional && error.empty()) {
-        error = std::string(secret ? "secret" : "configmap") + " \"" + name + "\"" +
-                (o ? " has no key \"" + key + "\"" : " not found");
+  }
+  auto lookup = [&](bool secret, const std::string& name, const std::string& key, bool optional,
+                    std::optional<std::string>& out) {
+    object_ptr o = api_.store().get(secret ? "/secrets" : "/configmaps", p.ns, name);
+    const bj::value* v = o ? field_at(o->object, {"data", key}) : nullptr;
+    if (v != nullptr && v->is_string()) {
+      out = secret ? base64_decode(v->as_string()).value_or("") : std::string(v->as_string());
+    } else if (!optional && error.empty()) {
+      error = std::string(secret ? "secret" : "configmap") + " \"" + name + "\"" +
+              (o ? " has no key \"" + key + "\"" : " not found");
+    }
+  };
+  if (const auto* ef = spec.if_contains("envFrom"); ef != nullptr && ef->is_array())
+    for (const auto& e : ef->as_array()) {
+      if (!e.is_object()) continue;
+      std::string prefix = string_of(e.as_object().if_contains("prefix"));
+      for (bool secret : {false, true}) {
+        const auto* ref = e.as_object().if_contains(secret ? "secretRef" : "configMapRef");
+        if (ref == nullptr || !ref->is_object()) continue;
+        object_ptr o = api_.store().get(secret ? "/secrets" : "/configmaps", p.ns, string_of(ref->as_object().if_contains("name")));
+        if (!o) continue;
+        if (const auto* data = o->object.if_contains("data"); data != nullptr && data->is_object())
+          for (const auto& [k, v] : data->as_object())
+            if (v.is_string())
+              set_var(prefix + std::string(k), secret ? base64_decode(v.as_string()).value_or("") : std::string(v.as_string()));
       }
-    };
-    if (const auto* ef = spec.if_contains("envFrom"); ef != nullptr && ef->is_array())
-      for (const auto& e : ef->as_array()) {
-        if (!e.is_object()) continue;
-        std::string prefix = string_of(e.as_object().if_contains("prefix"));
+    }
+  if (const auto* env = spec.if_contains("env"); env != nullptr && env->is_array())
+    for (const auto& e : env->as_array()) {
+      if (!e.is_object()) continue;
+      const auto& eo = e.as_object();
+      std::string name = string_of(eo.if_contains("name"));
+      if (const auto* v = eo.if_contains("value"); v != nullptr && v->is_string()) {
+        set_var(name, expand(std::string(v->as_string()), vars));
+        continue;
+      }
+      const auto* from = eo.if_contains("valueFrom");
+      if (from == nullptr || !from->is_object()) {
+        set_var(name, "");
+        continue;
+      }
+      const auto& fo = from->as_object();
+      if (const auto* fr = fo.if_contains("fieldRef"); fr != nullptr && fr->is_object()) {
+        std::string fp = string_of(fr->as_object().if_contains("fieldPath"));
+        std::string val;
+        if (fp == "metadata.name") val = p.name;
+        else if (fp == "metadata.namespace") val = p.ns;
+        else if (fp == "metadata.uid") val = p.uid;
+        else if (fp == "status.podIP") val = p.ip;
+        else if (fp == "status.hostIP") val = "127.0.0.1";
+        else if (fp == "spec.nodeName") val = opts_.node_name;
+        else if (fp == "spec.serviceAccountName") val = string_of(field_at(p.object, {"spec", "serviceAccountName"}));
+        else if (fp.starts_with("metadata.labels['") && fp.ends_with("']"))
+          val = string_of(field_at(p.object, {"metadata", "labels", fp.substr(17, fp.size() - 19)}));
+        else if (fp.starts_with("metadata.annotations['") && fp.ends_with("']"))
+          val = string_of(field_at(p.object, {"metadata", "annotations", fp.substr(22, fp.size() - 24)}));
+        else if (error.empty())
+          error = "env " + name + ": fieldRef " + fp + " is not supported by the local node";
+        set_var(name, val);
+      } else {
         for (bool secret : {false, true}) {
-          const auto* ref = e.as_object().if_contains(secret ? "secretRef" : "configMapRef");
+          const auto* ref = fo.if_contains(secret ? "secretKeyRef" : "configMapKeyRef");
           if (ref == nullptr || !ref->is_object()) continue;
-          object_ptr o = api_.store().get(secret ? "/secrets" : "/configmaps", p->ns, string_of(ref->as_object().if_contains("name")));
-          if (!o) continue;
-          if (const auto* data = o->object.if_contains("data"); data != nullptr && data->is_object())
-            for (const auto& [k, v] : data->as_object())
-              if (v.is_string())
-                set_var(prefix + std::string(k),
-                        secret ? base64_decode(v.as_string()).value_or("") : std::string(v.as_string()));
+          const auto* opt = ref->as_object().if_contains("optional");
+          std::optional<std::string> val;
+          lookup(secret, string_of(ref->as_object().if_contains("name")), string_of(ref->as_object().if_contains("key")),
+                 opt != nullptr && opt->is_bool() && opt->as_bool(), val);
+          if (val) set_var(name, *val);
         }
       }
-    if (const auto* env = spec.if_contains("env"); env != nullptr && env->is_array())
-      for (const auto& e : env->as_array()) {
-        if (!e.is_object()) continue;
-        const auto& eo = e.as_object();
-        std::string name = string_of(eo.if_contains("name"));
-        if (const auto* v = eo.if_contains("value"); v != nullptr && v->is_string()) {
-          set_var(name, expand(std::string(v->as_string()), vars));
-          continue;
-        }
-        const auto* from = eo.if_contains("valueFrom");
-        if (from == nullptr || !from->is_object()) {
-          set_var(name, "");
-          continue;
-        }
-        const auto& fo = from->as_object();
-        if (const auto* fr = fo.if_contains("fieldRef"); fr != nullptr && fr->is_object()) {
-          std::string fp = string_of(fr->as_object().if_contains("fieldPath"));
-          std::string val;
-          if (fp == "metadata.name") val = p->name;
-          else if (fp == "metadata.namespace") val = p->ns;
-          else if (fp == "metadata.uid") val = p->uid;
-          else if (fp == "status.podIP") val = p->ip;
-          else if (fp == "status.hostIP") val = "127.0.0.1";
-          else if (fp == "spec.nodeName") val = opts_.node_name;
-          else if (fp == "spec.serviceAccountName") val = string_of(field_at(p->object, {"spec", "serviceAccountName"}));
-          else if (fp.starts_with("metadata.labels['") && fp.ends_with("']"))
-            val = string_of(field_at(p->object, {"metadata", "labels", fp.substr(17, fp.size() - 19)}));
-          else if (fp.starts_with("metadata.annotations['") && fp.ends_with("']"))
-            val = string_of(field_at(p->object, {"metadata", "annotations", fp.substr(22, fp.size() - 24)}));
-          else if (error.empty())
-            error = "env " + name + ": fieldRef " + fp + " is not supported by the local node";
-          set_var(name, val);
-        } else {
-          for (bool secret : {false, true}) {
-            const auto* ref = fo.if_contains(secret ? "secretKeyRef" : "configMapKeyRef");
-            if (ref == nullptr || !ref->is_object()) continue;
-            const auto* opt = ref->as_object().if_contains("optional");
-            std::optional<std::string> val;
-            lookup(secret, string_of(ref->as_object().if_contains("name")), string_of(ref->as_object().if_contains("key")),
-                   opt != nullptr && opt->is_bool() && opt->as_bool(), val);
-            if (val) set_var(name, *val);
-          }
-        }
-      }
-    process_spec ps;
-    for (auto& a : argv) ps.argv.push_back(rewrite_paths(expand(a, vars), mounts));
-    for (const auto& k : order) ps.env.push_back(k + "=" + rewrite_paths(vars[k], mounts));
-    std::string wd = string_of(spec.if_contains("workingDir"));
-    ps.working_dir = wd.empty() ? p->dir.string() : rewrite_paths(wd, mounts);
+    }
+  if (!error.empty()) return krt::unexpected(std::move(error));
+  for (const auto& k : order) l.env.emplace_back(k, vars[k]);
+  for (auto& a : strings(spec.if_contains("command"))) l.command.push_back(expand(a, vars));
+  for (auto& a : strings(spec.if_contains("args"))) l.args.push_back(expand(a, vars));
+  l.working_dir = string_of(spec.if_contains("workingDir"));
+  const bj::object* pod_spec = object_field(&p.object, "spec");
+  l.security = resolve_security(pod_spec != nullptr ? *pod_spec : bj::object{}, spec);
+  if (const auto* limits = object_field(object_field(&spec, "resources"), "limits")) {
+    if (auto cpu = api::parse_quantity(string_of(limits->if_contains("cpu"))); cpu && *cpu > 0)
+      l.cpu_limit = static_cast<double>(*cpu);
+    if (auto mem = api::parse_quantity(string_of(limits->if_contains("memory"))); mem && *mem > 0)
+      l.memory_limit = static_cast<std::int64_t>(*mem);
+  }
+  return l;
+}
+
+awaitable<void> kubelet::run_container(std::shared_ptr<pod> p, std::size_t index) {
+  container& c = *p->containers[index];
+  std::chrono::seconds backoff{0};
+  while (!runtime_ready_) co_await runtime_ready_ev_.wait();
+  for (;;) {
+    if (p->stopping) co_return;
     std::error_code ec;
     fs::create_directories(fs::path(log_path(*p, c.name, c.restarts)).parent_path(), ec);
-    ps.log_path = log_path(*p, c.name, c.restarts);
-    c.mounts = mounts;
-    c.env = ps.env;
-    c.working_dir = ps.working_dir;
-    if (error.empty() && cgroups_) {
-      auto cg = cgroups_->create(p->uid + "-" + c.name + "-" + std::to_string(c.restarts));
-      if (cg)
-        ps.cgroup = *cg;
-      else
-        log_.warn("container runs without a cgroup", {{"pod", p->ns + "/" + p->name}, {"error", cg.error()}});
-    }
-    if (error.empty()) {
-      auto spawned = child_process::spawn(ex_, ps);
-      if (spawned) {
-        c.proc = std::move(*spawned);
-        record_process(procs_dir(), c.proc->pid());
+    auto launch = build_launch(*p, c);
+    std::string reason = "CreateContainerConfigError", error;
+    if (!launch) {
+      error = launch.error();
+    } else {
+      auto started = co_await runtime_->start_container(std::move(*launch));
+      if (started) {
+        c.handle = std::move(*started);
       } else {
-        error = spawned.error();
-        if (!ps.cgroup.empty()) cgroup_remove(ps.cgroup);
+        reason = started.error().reason;
+        error = started.error().message;
       }
+    }
+    if (p->stopping && c.handle) {
+      // Deleted while it started: stop it at once (run_pod's stop may have
+      // looked at this container before it had a handle).
+      co_await c.handle->terminate(std::chrono::milliseconds(0));
+      co_await c.handle->remove();
+      co_return;
     }
     if (!error.empty()) {
       c.state = "waiting";
-      c.reason = error.find("not mapped") != std::string::npos ? "ImageNotMapped"
-                 : error.find("not found") != std::string::npos && error.find("executable") == std::string::npos
-                     ? "CreateContainerConfigError"
-                     : "RunContainerError";
+      c.reason = reason;
       c.message = error;
       p->changed.set();
       log_.warn("container did not start", {{"pod", p->ns + "/" + p->name}, {"container", c.name}, {"error", error}});
@@ -657,26 +748,26 @@ awaitable<void> kubelet::run_container(std::shared_ptr<pod> p, std::size_t index
       c.message.clear();
       c.started = c.ever_started = true;
       c.started_at = format_rfc3339(wall_now());
-      c.ready = !spec.contains("readinessProbe");
+      c.ready = !c.spec.contains("readinessProbe");
       p->changed.set();
       std::erase_if(p->probe_groups, [](const auto& g) { return g->closed() && g->size() == 0; });
       auto probes = std::make_shared<reactor::task_group>(ex_, "probes");
       p->probe_groups.push_back(probes);
-      if (spec.contains("readinessProbe")) probes->spawn(probe_loop(p, index, false), "readiness");
-      if (spec.contains("livenessProbe")) probes->spawn(probe_loop(p, index, true), "liveness");
+      if (c.spec.contains("readinessProbe")) probes->spawn(probe_loop(p, index, false), "readiness");
+      if (c.spec.contains("livenessProbe")) probes->spawn(probe_loop(p, index, true), "liveness");
       auto run_start = std::chrono::steady_clock::now();
       // The probes are closed on every way out, also when the pod's task
-      // group cancels this coroutine while it waits for the process.
+      // group cancels this coroutine while it waits for the container.
       exit_info ex;
       std::exception_ptr failure;
       try {
-        ex = co_await c.proc->wait_info();
+        ex = co_await c.handle->wait_info();
       } catch (...) {
         failure = std::current_exception();
       }
-      forget_process(procs_dir(), c.proc->pid());
       co_await probes->close();
       if (failure) std::rethrow_exception(failure);
+      co_await c.handle->remove();
       c.state = "terminated";
       c.exit_code = ex.code;
       c.signal = ex.signal;
@@ -697,7 +788,7 @@ awaitable<void> kubelet::run_container(std::shared_ptr<pod> p, std::size_t index
       if (ex.signal != 0) term["signal"] = ex.signal;
       c.last_state = bj::object{{"terminated", std::move(term)}};
       c.restarts += 1;
-      c.proc.reset();
+      c.handle.reset();
     }
     backoff = backoff.count() == 0 ? std::chrono::seconds(1) : std::min(backoff * 2, opts_.max_restart_backoff);
     if (c.restarts > 1 || !error.empty()) {
@@ -743,10 +834,10 @@ awaitable<void> kubelet::probe_loop(std::shared_ptr<pod> p, std::size_t index, b
         c.ready = ready;
         p->changed.set();
       }
-    } else if (!ok && failures >= failure_threshold && c.proc && c.proc->running()) {
+    } else if (!ok && failures >= failure_threshold && c.handle && c.handle->running()) {
       log_.info("liveness probe failed; restarting the container", {{"pod", p->ns + "/" + p->name}, {"container", c.name}});
       auto grace = std::chrono::seconds(std::min<std::int64_t>(int_of(field_at(p->object, {"spec", "terminationGracePeriodSeconds"}), 30), 10));
-      co_await c.proc->terminate(std::chrono::duration_cast<std::chrono::milliseconds>(grace));
+      co_await c.handle->terminate(std::chrono::duration_cast<std::chrono::milliseconds>(grace));
       co_return;
     }
     t.expires_after(period);
@@ -784,13 +875,9 @@ awaitable<bool> kubelet::probe_once(std::shared_ptr<pod> p, std::size_t index, b
     co_return ok.value_or(false);
   }
   if (const auto* e = probe.if_contains("exec"); e != nullptr && e->is_object()) {
-    process_spec ps;
-    for (auto& a : strings(e->as_object().if_contains("command"))) ps.argv.push_back(rewrite_paths(a, c.mounts));
-    ps.env = c.env;
-    ps.working_dir = c.working_dir;
-    auto child = child_process::spawn(ex_, ps);
-    if (!child) co_return false;
-    auto code = co_await reactor::with_timeout((*child)->wait(), timeout);
+    if (!c.handle || !c.handle->running()) co_return false;
+    auto code = co_await c.handle->exec(strings(e->as_object().if_contains("command")),
+                                        std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
     co_return code && *code == 0;
   }
   co_return false;
@@ -826,7 +913,7 @@ awaitable<void> kubelet::status_loop(std::shared_ptr<pod> p) {
                     {"restartCount", c->restarts},
                     {"state", std::move(state)},
                     {"lastState", c->last_state}};
-      if (c->proc) cs["containerID"] = "krt://" + std::to_string(c->proc->pid());
+      if (c->handle) cs["containerID"] = c->handle->id();
       statuses.push_back(std::move(cs));
       all_ready = all_ready && c->ready;
       all_started = all_started && c->ever_started;
@@ -902,7 +989,7 @@ awaitable<std::optional<std::string>> kubelet::serve_log(const pod_log_request& 
     bool alive = false;
     if (it != pods_.end())
       for (const auto& c : it->second->containers)
-        if (c->name == req.container && c->restarts == which && c->proc && c->proc->running()) alive = true;
+        if (c->name == req.container && c->restarts == which && c->handle && c->handle->running()) alive = true;
     if (!alive) {
       std::string rest = follower.poll();
       if (!rest.empty()) co_await out.write(rest);

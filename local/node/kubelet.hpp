@@ -1,16 +1,14 @@
 #pragma once
-// The node's pod runtime ("kubelet"): every Pod is bound to this node and its
-// containers run as local processes (process.hpp). It prepares the pod's
-// directory (emptyDir/configMap/secret volumes, the service account token and
-// a kubeconfig for in-cluster access), builds each container's command line
-// and environment, runs readiness and liveness probes, restarts containers
-// per restartPolicy with exponential backoff, writes pod status, terminates
-// gracefully on deletion (SIGTERM, grace period, SIGKILL) and serves logs for
-// pods/log.
-//
-// Containers see host paths: a volume's mountPath inside command, args, env
-// values and workingDir is rewritten to the pod's directory on the host (see
-// docs/local-control-plane.md).
+// The node's pod model ("kubelet"): every Pod is bound to this node and its
+// containers run through a container runtime (runtime.hpp): as host
+// processes (process_runtime.hpp, the default) or as real containers
+// (podman_runtime.hpp). The kubelet prepares the pod's directory
+// (emptyDir/configMap/secret/persistentVolumeClaim volumes, the service
+// account token, CA and namespace), builds each container's command line,
+// environment, mounts and security context, runs readiness and liveness
+// probes, restarts containers per restartPolicy with exponential backoff,
+// writes pod status, terminates gracefully on deletion (SIGTERM, grace
+// period, SIGKILL) and serves logs for pods/log.
 //
 // Affinity: shard-0 only (the API server's shard).
 
@@ -23,8 +21,7 @@
 #include "lib/reactor/event.hpp"
 #include "lib/reactor/task_group.hpp"
 #include "local/apiserver/server.hpp"
-#include "local/node/cgroup.hpp"
-#include "local/node/process.hpp"
+#include "local/node/runtime.hpp"
 
 namespace krt::local::node {
 
@@ -34,8 +31,13 @@ struct node_options {
   std::map<std::string, std::string> images;  // image (with or without tag) → executable
   std::string default_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
   std::chrono::seconds max_restart_backoff{30};
-  // Run each container in a cgroup of its own (cgroup.hpp) where a cgroup v2
-  // hierarchy is writable, so its death takes every process it started.
+  // How containers run (runtime.hpp): "process" (host processes; images
+  // map to executables) or "podman" (real containers from local storage).
+  std::string runtime = "process";
+  std::string podman = "podman";  // the podman executable (podman runtime)
+  // Process runtime: each container in a cgroup of its own (cgroup.hpp)
+  // where a cgroup v2 hierarchy is writable, so its death takes every
+  // process it started.
   bool container_cgroups = true;
 };
 
@@ -50,6 +52,8 @@ class kubelet final : public pod_log_source {
   awaitable<std::optional<std::string>> serve_log(const pod_log_request& req, net::response_writer& out) override;
 
   std::size_t running_pods() const { return pods_.size(); }
+  // "process" or "podman".
+  const std::string& runtime_name() const { return opts_.runtime; }
 
   struct container;
   struct pod;
@@ -60,6 +64,9 @@ class kubelet final : public pod_log_source {
   awaitable<void> bind_loop();
   awaitable<void> run_pod(std::shared_ptr<pod> p);
   awaitable<void> run_container(std::shared_ptr<pod> p, std::size_t index);
+  krt::result<container_launch, std::string> build_launch(const pod& p, const container& c);
+  awaitable<void> start_runtime();
+  std::string node_id() const;
   awaitable<void> probe_loop(std::shared_ptr<pod> p, std::size_t index, bool liveness);
   awaitable<bool> probe_once(std::shared_ptr<pod> p, std::size_t index, bj::object probe);
   awaitable<void> status_loop(std::shared_ptr<pod> p);
@@ -78,7 +85,9 @@ class kubelet final : public pod_log_source {
   std::uint32_t next_ip_ = 0;
   bool stopping_ = false;  // stop() began: no new pod starts
   std::uint32_t ip_block_ = 1;
-  std::optional<cgroup_tree> cgroups_;  // none: process groups only
+  std::unique_ptr<container_runtime> runtime_;
+  bool runtime_ready_ = false;  // runtime_->start() finished
+  reactor::event runtime_ready_ev_;
   reactor::event bind_wake_;
   reactor::task_group tasks_;
 };

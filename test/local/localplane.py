@@ -50,7 +50,7 @@ class LocalPlane:
             if os.path.exists(ready):
                 with open(ready) as f:
                     parts = f.read().split()
-                if len(parts) == 2:
+                if len(parts) >= 2:
                     self.url = parts[1]
                     return self
             time.sleep(0.02)

@@ -479,7 +479,7 @@ int cmd_bench(int argc, char** argv) {
   } else {
     b.ns = "krt-bench-" + random_suffix();
   }
-  auto s = open_session(args, local_kubeconfig_fallback());
+  auto s = open_session(args);
   if (!s) return 1;
   return run_main(*s, bench_main(*s, std::move(b)));
 }

@@ -3,6 +3,7 @@
 // stops it; `status`, `kubeconfig` and `logs` inspect it.
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -21,11 +22,16 @@
 
 #include "commands.hpp"
 #include "common.hpp"
+#include "krt_build_info.hpp"
 #include "lib/reactor/engine.hpp"
 #include "local/apiserver/manifests.hpp"
 #include "local/apiserver/server.hpp"
 #include "local/node/controllers.hpp"
 #include "local/node/kubelet.hpp"
+#include "local/node/podman_runtime.hpp"
+#include "tools/krt/embed/embedded_manifests.hpp"
+
+extern char** environ;
 
 namespace krt::cli {
 
@@ -67,6 +73,7 @@ bool parse(cxxopts::Options& o, int argc, char** argv, cxxopts::ParseResult& arg
 struct instance {
   pid_t pid = 0;
   std::string url;
+  std::string node_runtime;  // "process" or "podman"
   bool alive = false;
 };
 
@@ -87,11 +94,13 @@ bool is_our_server(pid_t pid) {
   return cmd.find(std::string("local\0serve", 11)) != std::string::npos;
 }
 
-// The ready file: "pid url\n", written by `serve` once it listens.
+// The ready file: "pid url node-runtime\n", written by `serve` once it
+// listens (files of older versions lack the runtime: process).
 instance read_instance(const fs::path& dir) {
   instance i;
   std::ifstream in(dir / "apiserver.ready");
   if (!(in >> i.pid >> i.url)) return {};
+  if (!(in >> i.node_runtime)) i.node_runtime = "process";
   i.alive = process_alive(i.pid) && is_our_server(i.pid);
   return i;
 }
@@ -141,10 +150,18 @@ int cmd_serve(int argc, char** argv) {
       "apply", "Apply the manifests in this directory at startup: the resources of its kustomization.yaml, else every YAML/JSON file (create or replace; repeatable)",
       cxxopts::value<std::vector<std::string>>())(
       "audit-log", "Append one JSON line per request of a service account (user, verb, resource, answer) to this file",
-      cxxopts::value<std::string>()->default_value(""));
+      cxxopts::value<std::string>()->default_value(""))(
+      "node-runtime", "How the node runs containers: process (host processes, images mapped to executables) or "
+      "podman (real containers from podman's local image storage)",
+      cxxopts::value<std::string>()->default_value("process"));
   cxxopts::ParseResult args;
   int rc = 0;
   if (!parse(o, argc, argv, args, rc)) return rc;
+  std::string node_runtime = args["node-runtime"].as<std::string>();
+  if (node_runtime != "process" && node_runtime != "podman") {
+    std::cerr << "Error: --node-runtime must be process or podman, not \"" << node_runtime << "\"\n";
+    return 1;
+  }
   local::server_options so;
   so.audit_log = args["audit-log"].as<std::string>();
   so.state_dir = args["state-dir"].as<std::string>();
@@ -175,6 +192,7 @@ int cmd_serve(int argc, char** argv) {
   so.graceful_pod_deletion = node;
   local::node::node_options no;
   no.state_dir = so.state_dir;
+  no.runtime = node_runtime;
   if (args.count("image"))
     for (const auto& m : args["image"].as<std::vector<std::string>>()) {
       auto eq = m.find('=');
@@ -217,7 +235,7 @@ int cmd_serve(int argc, char** argv) {
     fs::path ready = fs::path(so.state_dir) / "apiserver.ready";
     {
       std::ofstream out(fs::path(so.state_dir) / "apiserver.ready.tmp");
-      out << ::getpid() << " " << server.url() << "\n";
+      out << ::getpid() << " " << server.url() << " " << node_runtime << "\n";
     }
     fs::rename(fs::path(so.state_dir) / "apiserver.ready.tmp", ready);
     std::cout << "serving " << server.url() << " (kubeconfig " << server.kubeconfig_path() << ")" << std::endl;
@@ -232,56 +250,119 @@ int cmd_serve(int argc, char** argv) {
   });
 }
 
-// The project's own images (k8s/ names them; docs/run-path.md) mapped to the
-// binaries next to krt: the build tree (build/tools/krt/krt with
-// build/servers/bash-runtime, ...) or an installed bin/ directory. Images
-// the user mapped with --image are left alone; missing binaries are skipped.
-std::vector<std::string> default_images(const fs::path& exe_dir, const std::vector<std::string>& user) {
-  struct known {
-    const char* image;
-    const char* build_path;  // relative to the build root
-    const char* installed;   // name in bin/
-  };
-  static const known table[] = {
-      {"kruntimes/runtimed", "sidecar/runtimed", "runtimed"},
-      {"kruntimes/bash-runtime", "servers/bash-runtime", "bash-runtime"},
-      {"kruntimes/python-runtime", "servers/python-runtime", "python-runtime"},
-      {"kruntimes/scheduler", "services/scheduler/kruntimes-scheduler", "kruntimes-scheduler"},
-      {"kruntimes/controller", "services/controller/kruntimes-controller", "kruntimes-controller"},
-      {"kruntimes/reaper", "services/reaper/kruntimes-reaper", "kruntimes-reaper"},
-      {"kruntimes/maintainer", "services/maintainer/kruntimes-maintainer", "kruntimes-maintainer"},
-  };
+// The project's own images (k8s/ names them; docs/run-path.md) and where
+// their binaries are: in a build tree (relative to the build root: krt is
+// build/tools/krt/krt) or an installed bin/ directory beside krt.
+struct known_image {
+  const char* image;
+  const char* build_path;
+  const char* installed;
+};
+constexpr known_image known_images[] = {
+    {"kruntimes/runtimed", "sidecar/runtimed", "runtimed"},
+    {"kruntimes/bash-runtime", "servers/bash-runtime", "bash-runtime"},
+    {"kruntimes/python-runtime", "servers/python-runtime", "python-runtime"},
+    {"kruntimes/scheduler", "services/scheduler/kruntimes-scheduler", "kruntimes-scheduler"},
+    {"kruntimes/controller", "services/controller/kruntimes-controller", "kruntimes-controller"},
+    {"kruntimes/reaper", "services/reaper/kruntimes-reaper", "kruntimes-reaper"},
+    {"kruntimes/maintainer", "services/maintainer/kruntimes-maintainer", "kruntimes-maintainer"},
+};
+
+bool user_mapped(const std::vector<std::string>& user, const char* image) {
+  for (const auto& u : user)
+    if (u.starts_with(std::string(image) + "=") || u.starts_with(std::string(image) + ":")) return true;
+  return false;
+}
+
+// The project's images mapped to the binaries next to krt. Images the user
+// mapped with --image are left alone; `missing` gets the binaries not found.
+std::vector<std::string> default_images(const fs::path& exe_dir, const std::vector<std::string>& user,
+                                        std::vector<std::string>& missing) {
   std::vector<std::string> out;
-  for (const auto& k : table) {
-    bool mapped = false;
-    for (const auto& u : user)
-      if (u.starts_with(std::string(k.image) + "=") || u.starts_with(std::string(k.image) + ":")) mapped = true;
-    if (mapped) continue;
+  for (const auto& k : known_images) {
+    if (user_mapped(user, k.image)) continue;
+    bool found = false;
     for (const fs::path& c : {exe_dir / ".." / ".." / k.build_path, exe_dir / k.installed}) {
       std::error_code ec;
       if (fs::is_regular_file(c, ec) && ::access(c.c_str(), X_OK) == 0) {
         out.push_back(std::string(k.image) + "=" + fs::weakly_canonical(c).string());
+        found = true;
         break;
       }
     }
+    if (!found) missing.push_back(k.installed);
   }
   return out;
 }
 
+// Runs argv (PATH lookup), output discarded; the exit status, -1 if it could
+// not run.
+int run_quiet(std::vector<std::string> args) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  ::posix_spawn_file_actions_init(&fa);
+  ::posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  ::posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  ::posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  pid_t pid = -1;
+  int rc = ::posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  ::posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) return -1;
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// Writes the manifests compiled into krt under `dest` (replacing what an
+// older krt wrote there).
+bool extract_embedded(const fs::path& dest, std::string& error) {
+  std::error_code ec;
+  fs::remove_all(dest, ec);
+  for (std::size_t i = 0; i < embedded_manifests_count; ++i) {
+    const auto& f = embedded_manifests[i];
+    fs::path p = dest / std::string(f.path);
+    fs::create_directories(p.parent_path(), ec);
+    std::ofstream out(p, std::ios::binary | std::ios::trunc);
+    out.write(f.content.data(), static_cast<std::streamsize>(f.content.size()));
+    if (!out) {
+      error = "cannot write " + p.string();
+      return false;
+    }
+  }
+  return true;
+}
+
 int cmd_up(int argc, char** argv) {
   cxxopts::Options o("krt local up",
-                     "Start the local control plane in the background (idempotent) and wait until it is ready.");
+                     "Start the local control plane in the background (idempotent) and wait until it is ready.\n"
+                     "It applies the kruntimes CRDs and the local overlay (scheduler, controller, reaper, the "
+                     "built-in bash and python Runtimes), compiled into krt, unless --manifests or --bare says "
+                     "otherwise.");
   add_state_dir(o);
   o.add_options()("port", "Port to listen on", cxxopts::value<int>()->default_value(std::to_string(default_port)))(
       "durability", "process or fsync (see krt local serve --help)", cxxopts::value<std::string>()->default_value("process"))(
       "timeout", "How long to wait for readiness, in seconds", cxxopts::value<int>()->default_value("60"))(
-      "manifests", "The kruntimes k8s/ directory: applies crds/ and overlays/local at startup "
-      "(default: found next to the krt binary)", cxxopts::value<std::string>())(
-      "image", "Map a container image to a local executable, IMAGE=PATH (repeatable)",
+      "node-runtime", "How the node runs pods: process (host processes running the binaries beside krt) or podman "
+      "(real containers from the images scripts/build-images.sh builds)",
+      cxxopts::value<std::string>()->default_value("process"))(
+      "bare", "Start the API server and node only: apply neither the CRDs nor kruntimes (install them with kubectl "
+      "apply -k, as on a cluster)")(
+      "manifests", "A kruntimes k8s/ directory to apply (crds/ and overlays/local) instead of the manifests compiled "
+      "into krt", cxxopts::value<std::string>())(
+      "image", "Map a container image to a local executable, IMAGE=PATH (repeatable; process runtime)",
       cxxopts::value<std::vector<std::string>>());
   cxxopts::ParseResult args;
   int rc = 0;
   if (!parse(o, argc, argv, args, rc)) return rc;
+  std::string node_runtime = args["node-runtime"].as<std::string>();
+  if (node_runtime != "process" && node_runtime != "podman") {
+    std::cerr << "Error: --node-runtime must be process or podman, not \"" << node_runtime << "\"\n";
+    return 1;
+  }
+  bool bare = args.count("bare") != 0;
   fs::path dir = args["state-dir"].as<std::string>();
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -291,7 +372,13 @@ int cmd_up(int argc, char** argv) {
   }
   instance cur = read_instance(dir);
   if (cur.alive && tcp_reachable(cur.url)) {
-    std::cout << "The local control plane is already running at " << cur.url << " (pid " << cur.pid << ").\n"
+    if (args.count("node-runtime") != 0 && cur.node_runtime != node_runtime) {
+      std::cerr << "Error: the local control plane is already running with node runtime " << cur.node_runtime
+                << " (pid " << cur.pid << "); stop it first with: krt local down\n";
+      return 1;
+    }
+    std::cout << "The local control plane is already running at " << cur.url << " (pid " << cur.pid
+              << ", node runtime " << cur.node_runtime << ").\n"
               << "Kubeconfig: " << (dir / "kubeconfig").string() << "\n";
     return 0;
   }
@@ -307,45 +394,84 @@ int cmd_up(int argc, char** argv) {
     return 1;
   }
   self[n] = '\0';
+  fs::path exe_dir = fs::path(self).parent_path();
   std::string port = std::to_string(args["port"].as<int>());
   std::string durability = args["durability"].as<std::string>();
   std::string state = dir.string();
+  std::vector<std::string> images;
+  if (args.count("image")) images = args["image"].as<std::vector<std::string>>();
+  // What the pods need, checked now: one clear error beats pods that wait.
+  if (node_runtime == "podman") {
+    auto version = local::node::podman_version("podman");
+    if (!version) {
+      std::cerr << "Error: --node-runtime podman: " << version.error() << "\n";
+      return 1;
+    }
+    if (!bare) {
+      std::vector<std::string> missing;
+      for (const auto& k : known_images) {
+        std::string image = std::string(k.image) + ":" + KRT_VERSION;
+        if (run_quiet({"podman", "image", "exists", image}) != 0) missing.push_back(image);
+      }
+      if (!missing.empty()) {
+        std::cerr << "Error: --node-runtime podman runs the kruntimes images, and these are not in podman's local "
+                     "image storage:\n";
+        for (const auto& m : missing) std::cerr << "  " << m << "\n";
+        std::cerr << "Build them with scripts/build-images.sh (from a clone of the repository), or load them with "
+                     "podman load.\n";
+        return 1;
+      }
+    }
+  } else {
+    std::vector<std::string> missing;
+    for (const auto& m : default_images(exe_dir, images, missing)) images.push_back(m);
+    if (!bare && !missing.empty()) {
+      std::string list;
+      for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
+      std::cerr << "Error: the kruntimes binaries the local plane runs are not next to krt (" << exe_dir.string()
+                << "): " << list
+                << " not found.\nBuild them (scripts/build.sh) or install krt with them (scripts/install.sh), map "
+                   "each image with --image IMAGE=PATH, run the images instead with --node-runtime podman, or start "
+                   "an empty plane with --bare.\n";
+      return 1;
+    }
+  }
   fs::path manifests;
   if (args.count("manifests")) {
     manifests = fs::absolute(args["manifests"].as<std::string>());
-    if (!fs::is_directory(manifests)) {
-      std::cerr << "Error: --manifests " << manifests.string() << " is not a directory\n";
+    if (!fs::is_directory(manifests / "crds")) {
+      std::cerr << "Error: --manifests " << manifests.string() << " is not a kruntimes k8s/ directory (no crds/ in it)\n";
       return 1;
     }
-  } else {
-    fs::path exe_dir = fs::path(self).parent_path();
-    for (const fs::path& c : {exe_dir / ".." / ".." / ".." / "k8s", exe_dir / ".." / "share" / "kruntimes" / "k8s"})
-      if (fs::is_directory(c / "crds")) {
-        manifests = fs::weakly_canonical(c);
-        break;
-      }
+  } else if (!bare) {
+    manifests = dir / "manifests";
+    std::string error;
+    if (!extract_embedded(manifests, error)) {
+      std::cerr << "Error: " << error << "\n";
+      return 1;
+    }
   }
-  std::vector<std::string> child_args = {self, "local", "serve", "--state-dir", state, "--port", port,
-                                         "--durability", durability};
-  if (!manifests.empty() && fs::is_directory(manifests / "crds")) {
+  std::vector<std::string> child_args = {self,   "local",        "serve",      "--state-dir",   state, "--port",
+                                         port,   "--durability", durability, "--node-runtime", node_runtime};
+  fs::path overlay;
+  if (!bare) {
     child_args.push_back("--apply");
     child_args.push_back((manifests / "crds").string());
+    // The local overlay (scheduler, controller, built-in Runtimes) is applied
+    // in-process too, so kubectl is not needed to get a working plane.
+    overlay = manifests / "overlays" / "local";
+    if (fs::exists(overlay / "kustomization.yaml")) {
+      child_args.push_back("--apply");
+      child_args.push_back(overlay.string());
+    } else {
+      overlay.clear();
+    }
   }
-  // The local overlay (scheduler, controller, built-in Runtimes) is applied
-  // in-process too, so kubectl is not needed to get a working plane.
-  fs::path overlay = manifests.empty() ? fs::path() : manifests / "overlays" / "local";
-  bool has_overlay = !overlay.empty() && fs::exists(overlay / "kustomization.yaml");
-  if (has_overlay) {
-    child_args.push_back("--apply");
-    child_args.push_back(overlay.string());
-  }
-  std::vector<std::string> images;
-  if (args.count("image")) images = args["image"].as<std::vector<std::string>>();
-  for (const auto& m : default_images(fs::path(self).parent_path(), images)) images.push_back(m);
-  for (const auto& m : images) {
-    child_args.push_back("--image");
-    child_args.push_back(m);
-  }
+  if (node_runtime == "process")
+    for (const auto& m : images) {
+      child_args.push_back("--image");
+      child_args.push_back(m);
+    }
   std::vector<char*> child_argv;
   for (auto& a : child_args) child_argv.push_back(a.data());
   child_argv.push_back(nullptr);
@@ -367,7 +493,7 @@ int cmd_up(int argc, char** argv) {
     ::execv(self, child_argv.data());
     _exit(127);
   }
-  std::cerr << "Starting the local control plane (state in " << state << ")";
+  std::cerr << "Starting the local control plane (state in " << state << ", node runtime " << node_runtime << ")";
   auto deadline = t0 + std::chrono::seconds(args["timeout"].as<int>());
   int dots = 0;
   for (;;) {
@@ -383,14 +509,18 @@ int cmd_up(int argc, char** argv) {
     if (i.pid == pid && tcp_reachable(i.url)) {
       auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
       std::cerr << " ready in " << ms << " ms.\n";
-      if (!manifests.empty() && fs::is_directory(manifests / "crds"))
-        std::cerr << "Applied the CRDs in " << (manifests / "crds").string() << ".\n";
-      if (has_overlay) std::cerr << "Applied " << overlay.string() << ".\n";
-      std::cout << "The local control plane is running at " << i.url << " (pid " << pid << ").\n\n"
-                << "Kubeconfig: " << (dir / "kubeconfig").string() << "\n\nNext steps:\n"
-                << "  export KUBECONFIG=" << (dir / "kubeconfig").string() << "\n"
+      if (bare)
+        std::cerr << "Applied nothing (--bare).\n";
+      else
+        std::cerr << "Applied the CRDs" << (overlay.empty() ? "" : " and the local overlay") << " ("
+                  << (args.count("manifests") ? manifests.string() : std::string("compiled into krt")) << ").\n";
+      std::cout << "The local control plane is running at " << i.url << " (pid " << pid << ", node runtime "
+                << node_runtime << ").\n\n"
+                << "Kubeconfig: " << (dir / "kubeconfig").string()
+                << " (krt uses it when nothing else is configured)\n\nNext steps:\n"
                 << "  krt run -- echo hello   # a Run on the built-in bash Runtime\n"
                 << "  krt run -r python -- -c 'print(42)'\n"
+                << "  export KUBECONFIG=" << (dir / "kubeconfig").string() << "   # for kubectl\n"
                 << "  kubectl get runs,runtimes,pods -A\n"
                 << "  krt local status        # is it running?\n"
                 << "  krt local down          # stop it (state is kept in " << state << ")\n";
@@ -452,6 +582,7 @@ int cmd_status(int argc, char** argv) {
   }
   bool reachable = tcp_reachable(i.url);
   std::cout << "Running: pid " << i.pid << ", " << i.url << (reachable ? "" : " (NOT answering)") << "\n"
+            << "Node runtime: " << i.node_runtime << "\n"
             << "State directory: " << dir.string() << "\nKubeconfig: " << (dir / "kubeconfig").string()
             << "\nLog: " << (dir / "apiserver.log").string() << "\n";
   return reachable ? 0 : 1;

@@ -80,7 +80,8 @@ int fail(std::string_view msg) {
   return 1;
 }
 
-std::unique_ptr<session> open_session(const cxxopts::ParseResult& args, const std::string& fallback) {
+std::unique_ptr<session> open_session(const cxxopts::ParseResult& args, const std::string& given_fallback) {
+  const std::string fallback = given_fallback.empty() ? local_kubeconfig_fallback() : given_fallback;
   kube::load_options lo;
   if (args.count("kubeconfig")) lo.kubeconfig = args["kubeconfig"].as<std::string>();
   auto env_set = [](const char* name) {

@@ -55,9 +55,10 @@ struct session {
 };
 
 // Loads the kubeconfig named by the global flags and connects. On failure
-// prints the error and returns nullptr. `fallback` is used when nothing names
-// a configuration (no --kubeconfig, no $KUBECONFIG, no ~/.kube/config, not
-// in a cluster) and the file exists.
+// prints the error and returns nullptr. When nothing names a configuration
+// (no --kubeconfig, no $KUBECONFIG, no ~/.kube/config, not in a cluster),
+// the local control plane's kubeconfig is used if it exists (`krt local up`
+// then needs no `export KUBECONFIG`), or `fallback` when one is given.
 std::unique_ptr<session> open_session(const cxxopts::ParseResult& args, const std::string& fallback = "");
 
 // The kubeconfig of the local control plane in its default state directory
