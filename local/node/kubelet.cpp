@@ -767,7 +767,9 @@ awaitable<void> kubelet::run_container(std::shared_ptr<pod> p, std::size_t index
       }
       co_await probes->close();
       if (failure) std::rethrow_exception(failure);
-      co_await c.handle->remove();
+      // A stopping pod's run_pod removes its containers (and may cancel this
+      // coroutine at any wait from now on).
+      if (!p->stopping) co_await c.handle->remove();
       c.state = "terminated";
       c.exit_code = ex.code;
       c.signal = ex.signal;

@@ -191,9 +191,11 @@ class podman_container final : public container_handle {
 
   awaitable<void> remove() override {
     if (removed_) co_return;
-    removed_ = true;
     std::vector<std::string> args{"rm", "-f", "-t", "0", "--ignore", name_};
-    co_await rt_.run(std::move(args));
+    auto r = co_await rt_.run(std::move(args));
+    // Only once it is gone: a cancelled or failed removal is retried by the
+    // next call or by the destructor.
+    removed_ = r.code == 0;
   }
 
  private:
@@ -282,7 +284,14 @@ awaitable<podman_runtime::command_output> podman_runtime::run(std::vector<std::s
     r.err = child.error();
     co_return r;
   }
-  auto code = co_await reactor::with_timeout((*child)->wait(), timeout);
+  std::optional<int> code;
+  try {
+    code = co_await reactor::with_timeout((*child)->wait(), timeout);
+  } catch (const asio::multiple_exceptions& e) {
+    // Cancelled (the pod stops): both branches of the race report it; pass
+    // on the first, an operation_aborted the task group knows.
+    std::rethrow_exception(e.first_exception());
+  }
   if (!code) {
     co_await (*child)->terminate(std::chrono::milliseconds(0));
     r.err = "podman " + (args.empty() ? std::string() : args.front()) + " did not finish within " +

@@ -168,6 +168,75 @@ class LocalCliTest(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("move it away", r.stderr)
 
+    # Where `krt local up` finds what it runs (issue #13): a krt copied or
+    # installed elsewhere has the manifests compiled in and looks for the
+    # binaries beside itself, and says which are missing.
+    BINARIES = {"runtimed": "sidecar/runtimed", "bash-runtime": "servers/bash-runtime",
+                "python-runtime": "servers/python-runtime",
+                "kruntimes-scheduler": "services/scheduler/kruntimes-scheduler",
+                "kruntimes-controller": "services/controller/kruntimes-controller",
+                "kruntimes-reaper": "services/reaper/kruntimes-reaper",
+                "kruntimes-maintainer": "services/maintainer/kruntimes-maintainer"}
+
+    def copied_krt(self, with_binaries):
+        bindir = os.path.join(self.dir, "bin")
+        os.makedirs(bindir)
+        shutil.copy2(KRT, bindir)
+        if with_binaries:
+            build = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(KRT))))
+            for name, rel in self.BINARIES.items():
+                os.symlink(os.path.join(build, rel), os.path.join(bindir, name))
+        return os.path.join(bindir, "krt")
+
+    def test_a_copied_krt_names_the_missing_binaries_and_bare_starts_empty(self):
+        krt = self.copied_krt(with_binaries=False)
+        r = subprocess.run([krt, "local", "up", "--port", str(self.port)], capture_output=True, text=True,
+                           env=self.env, timeout=90)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        for name in self.BINARIES:
+            self.assertIn(name, r.stderr)
+        for hint in ("scripts/build.sh", "--image", "--node-runtime podman", "--bare"):
+            self.assertIn(hint, r.stderr)
+        r = subprocess.run([krt, "local", "up", "--bare", "--port", str(self.port)], capture_output=True,
+                           text=True, env=self.env, timeout=90)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("Applied nothing (--bare)", r.stderr)
+        kc = self.krt("local", "kubeconfig").stdout.strip()
+        r = subprocess.run(["kubectl", "--kubeconfig", kc, "get", "crd", "-o", "name"], capture_output=True,
+                           text=True, env=self.env, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("kruntimes.io", r.stdout)
+
+    def test_a_copied_krt_runs_a_run_with_no_configuration_at_all(self):
+        krt = self.copied_krt(with_binaries=True)
+        work = os.path.join(self.dir, "elsewhere")
+        os.makedirs(work)
+        env = {k: v for k, v in self.env.items() if k != "KUBECONFIG"}
+        r = subprocess.run([krt, "local", "up", "--port", str(self.port)], capture_output=True, text=True,
+                           env=env, cwd=work, timeout=90)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("compiled into krt", r.stderr)
+        status = subprocess.run([krt, "local", "status"], capture_output=True, text=True, env=env, timeout=30)
+        self.assertIn("Node runtime: process", status.stdout)
+        # No --kubeconfig, no $KUBECONFIG, no ~/.kube/config: krt uses the
+        # local plane's (kubectl does not, so it is not asked here).
+        r = subprocess.run([krt, "run", "--timeout", "60s", "--", "echo", "hi from anywhere"], capture_output=True,
+                           text=True, env=env, cwd=work, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "hi from anywhere\n")
+
+    def test_podman_node_without_podman_is_a_clear_error(self):
+        empty = os.path.join(self.dir, "empty-path")
+        os.makedirs(empty)
+        env = dict(self.env, PATH=empty)
+        r = self.up("--node-runtime", "podman", env=env)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("podman is not installed", r.stderr)
+        self.assertIn("apt-get install podman", r.stderr)
+        r = self.up("--node-runtime", "docker")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("--node-runtime must be process or podman", r.stderr)
+
     def test_help_and_unknown_subcommand(self):
         r = self.krt("local", "--help")
         self.assertEqual(r.returncode, 0)
