@@ -1,10 +1,22 @@
 #!/usr/bin/env bash
 # Configures (once) and builds kruntimes into build/ (or $BUILD_DIR).
-# Usage: scripts/build.sh [extra meson setup options...]
+# Usage: scripts/build.sh [--product] [extra meson setup options...]
+#   --product  build only what `krt local up` runs: krt, runtimed, the two
+#              Runtime Servers and the four services (no tests, no benchmarks)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
+PRODUCT_TARGETS=(
+  tools/krt/krt sidecar/runtimed servers/bash-runtime servers/python-runtime
+  services/scheduler/kruntimes-scheduler services/controller/kruntimes-controller
+  services/reaper/kruntimes-reaper services/maintainer/kruntimes-maintainer
+)
+targets=()
+if [[ ${1:-} == --product ]]; then
+  targets=("${PRODUCT_TARGETS[@]}")
+  shift
+fi
 if [[ ! -f "$BUILD_DIR/build.ninja" ]]; then
   meson setup "$BUILD_DIR" --buildtype=debugoptimized "$@" >/dev/null
 fi
-ninja -C "$BUILD_DIR"
+ninja -C "$BUILD_DIR" "${targets[@]}"

@@ -32,6 +32,11 @@ if ! scripts/install-deps.sh; then
   exit 1
 fi
 
+# Set by the caller of run_config: extra `meson test` arguments, and a
+# function run between the build and the tests (its failure counts once).
+TEST_ARGS=()
+BEFORE_TESTS=
+
 # run_config NAME BUILD_DIR [ENV=VALUE ...] -- [meson setup options ...]
 run_config() {
   local name=$1 dir=$2
@@ -58,8 +63,14 @@ run_config() {
   fi
   local t1
   t1=$(date +%s)
-  echo "== $name: built in $((t1 - t0))s; running tests"
-  env "${envs[@]}" meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes "$JOBS" >"$dir.test.log" 2>&1
+  echo "== $name: built in $((t1 - t0))s"
+  if [[ -n $BEFORE_TESTS ]] && ! "$BEFORE_TESTS" "$dir"; then
+    total_failed=$((total_failed + 1))
+  fi
+  t1=$(date +%s)
+  echo "== $name: running tests"
+  env "${envs[@]}" meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes "$JOBS" "${TEST_ARGS[@]}" \
+    >"$dir.test.log" 2>&1
   local counts
   counts=$(python3 scripts/test-summary.py "$dir")
   read -r p f s <<<"$counts"
@@ -72,7 +83,27 @@ run_config() {
   total_failed=$((total_failed + f))
 }
 
+# The release build's binaries become the container images (the Dockerfile's
+# prebuilt stage: nothing is compiled twice) that the `containers` suite runs
+# as podman containers. scripts/build-images.sh alone builds them from source.
+build_images() {
+  local dir=$1 t0
+  t0=$(date +%s)
+  echo "== images: scripts/build-images.sh --binaries $dir"
+  if ! scripts/build-images.sh --binaries "$dir" >"$dir.images.log" 2>&1; then
+    tail -n 30 "$dir.images.log"
+    echo "== images: build failed (full log: $dir.images.log)"
+    return 1
+  fi
+  grep -A12 '^IMAGE\|^image' "$dir.images.log" | head -n 14 || true
+  echo "== images: built in $(( $(date +%s) - t0 ))s"
+}
+
+BEFORE_TESTS=build_images
 run_config "release checks (gcc, -Werror)" build-test -- --buildtype=debugoptimized
+BEFORE_TESTS=
+# The images hold release binaries: the sanitizer builds run everything else.
+TEST_ARGS=(--no-suite containers)
 
 if [[ $QUICK -eq 0 ]]; then
   SAN_OPTS="halt_on_error=1:abort_on_error=1:print_stacktrace=1"

@@ -652,7 +652,7 @@ class MutationTest(unittest.TestCase):
             text = f.read()
         names = {"kruntimes/python-runtime", "kruntimes/scheduler"}
         self.assertEqual(problems_dockerfile(os.path.join(REPO, "docker", "Dockerfile"), names), [])
-        for old, new in ((" AS python-runtime", " AS py"), ("/src/scripts/install-deps.sh \\", "true \\"),
+        for old, new in ((" AS python-runtime", " AS py"), ("/src/scripts/install-deps.sh --build \\", "true \\"),
                          ("FROM debian:bookworm AS build", "FROM ubuntu:24.04 AS build")):
             with self.subTest(old):
                 self.assertEqual(text.count(old), 1, old)

@@ -17,7 +17,7 @@ namespace krt::cli {
 namespace bj = boost::json;
 
 void add_global_flags(cxxopts::Options& o, std::string_view output_help, bool all_namespaces) {
-  o.add_options("Global")("kubeconfig", "Path to the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)",
+  o.add_options("Global")("kubeconfig", "Path to the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config, else the local plane's)",
                           cxxopts::value<std::string>())(
       "context", "The kubeconfig context to use (default: the current context)", cxxopts::value<std::string>())(
       "n,namespace", "The namespace (default: the context's namespace, else \"default\")",
