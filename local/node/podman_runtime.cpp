@@ -322,9 +322,11 @@ awaitable<std::vector<std::string>> podman_runtime::start() {
   auto info = co_await run(std::move(info_args));
   limits_ = info.code == 0 && info.out.find("memory") != std::string::npos && info.out.find("cpu") != std::string::npos;
   // Containers of a node that was killed outright.
-  std::vector<std::string> ps_args{"ps", "-a", "--filter", std::string(node_label) + "=" + opts_.node_id, "--format",
-                                   "{{.Names}}"};
+  std::vector<std::string> ps_args{"ps", "-a", "--filter", "label=" + std::string(node_label) + "=" + opts_.node_id,
+                                   "--format", "{{.Names}}"};
   auto ps = co_await run(std::move(ps_args));
+  if (ps.code != 0)
+    notes.push_back("cannot list containers left by a previous run: " + last_line(ps.err.empty() ? ps.out : ps.err));
   std::vector<std::string> rm{"rm", "-f", "-t", "0", "--ignore"};
   std::istringstream names(ps.out);
   for (std::string n; std::getline(names, n);)
@@ -463,8 +465,26 @@ awaitable<result<std::unique_ptr<container_handle>, start_error>> podman_runtime
   }
   std::vector<std::string> rm_args{"rm", "-f", "-t", "0", "--ignore", name};
   co_await run(std::move(rm_args));  // a leftover of the same name
-  auto created = co_await run(create_args(launch, name, env_file.string(), env_names), std::move(extra_env));
+  // From `podman create` on, a cancellation (the pod is deleted meanwhile)
+  // must not leave the container behind: remove it before passing it on.
+  // Synchronously: a cancelled coroutine cannot wait for podman any more.
   std::error_code ec;
+  try {
+    co_return co_await create_and_start(std::move(launch), name, env_file, std::move(env_names), std::move(extra_env));
+  } catch (...) {
+    remove_now(opts_.podman, opts_.global_args, name);
+    fs::remove(env_file, ec);
+    throw;
+  }
+}
+
+awaitable<result<std::unique_ptr<container_handle>, start_error>> podman_runtime::create_and_start(
+    container_launch launch, std::string name, fs::path env_file, std::vector<std::string> env_names,
+    std::vector<std::string> extra_env) {
+  using failed = krt::unexpected<start_error>;
+  start_error problem;
+  std::error_code ec;
+  auto created = co_await run(create_args(launch, name, env_file.string(), env_names), std::move(extra_env));
   fs::remove(env_file, ec);
   if (created.code != 0) {
     problem.reason = "RunContainerError";

@@ -83,6 +83,9 @@ class podman_runtime final : public container_runtime {
     std::string user;  // the image's USER ("" is root)
   };
   awaitable<std::optional<image_info>> inspect_image(std::string image);
+  awaitable<result<std::unique_ptr<container_handle>, start_error>> create_and_start(
+      container_launch launch, std::string name, std::filesystem::path env_file, std::vector<std::string> env_names,
+      std::vector<std::string> extra_env);
   std::vector<std::string> create_args(const container_launch& l, const std::string& name,
                                        const std::string& env_file, std::vector<std::string>& env_names);
 

@@ -275,7 +275,9 @@ class K3sOverlayInContainers(ContainerPlane):
         self.assertGreaterEqual(restarts["runtime"], 1)
 
     def test_a_runtime_created_by_the_user_becomes_ready(self):
-        self.kubectl("create", "namespace", "team-a", check=False)
+        # (`kubectl create namespace` sends protobuf, which the local plane
+        # does not read yet: apply the object instead.)
+        self.kubectl("apply", "-f", "-", input="apiVersion: v1\nkind: Namespace\nmetadata: {name: team-a}\n")
         self.kubectl("apply", "-n", "team-a", "-f", "-", input=(
             "apiVersion: kruntimes.io/v1alpha1\nkind: Runtime\nmetadata: {name: mine}\nspec:\n"
             "  replicas: 1\n  port: 9091\n  capacity: {resources: {runs: 2}}\n"
