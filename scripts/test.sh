@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite (README command 2; CI runs it through .ci/run):
 #   1. dependencies (scripts/install-deps.sh; a quick check when present)
-#   2. a -Werror build in build-test/ and every test (unit, integration, e2e)
-#   3. the same suite under AddressSanitizer (GCC, the compiler we ship with,
-#      so its miscompilations show up) and under ThreadSanitizer+UBSan (clang),
-#      unless --quick
+#   2. a -Werror build in build-test/, the container images from its binaries
+#      (scripts/build-images.sh --binaries), and every test (unit, integration,
+#      e2e, and the `containers` suite that installs those images with kubectl
+#      on a podman-backed local plane)
+#   3. the same suite, except `containers`, under AddressSanitizer (GCC, the
+#      compiler we ship with, so its miscompilations show up) and under
+#      ThreadSanitizer+UBSan (clang), unless --quick; each of these builds
+#      compiles at nice 19 while the previous configuration's tests run
 # The last line is the plain summary "N passed, N failed" (test cases,
 # counted over all configurations); the exit status is non-zero on any failure.
 set -uo pipefail
@@ -15,7 +19,7 @@ for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
     -h|--help)
-      sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
       echo "Options: --quick  skip the sanitizer configurations"
       exit 0 ;;
     *) echo "test.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
@@ -32,13 +36,10 @@ if ! scripts/install-deps.sh; then
   exit 1
 fi
 
-# Set by the caller of run_config: extra `meson test` arguments, and a
-# function run between the build and the tests (its failure counts once).
-TEST_ARGS=()
-BEFORE_TESTS=
-
-# run_config NAME BUILD_DIR [ENV=VALUE ...] -- [meson setup options ...]
-run_config() {
+# ---------------------------------------------------------------- builds
+# build_config NAME BUILD_DIR [ENV=VALUE ...] -- [meson setup options ...]
+# Configures (once) and builds; returns non-zero on failure (already reported).
+build_config() {
   local name=$1 dir=$2
   shift 2
   local envs=()
@@ -46,30 +47,43 @@ run_config() {
   [[ ${1:-} == -- ]] && shift
   local t0
   t0=$(date +%s)
-  echo "== $name: configuring and building in $dir"
   if [[ ! -f "$dir/build.ninja" ]]; then
     if ! env "${envs[@]}" meson setup "$dir" -Dwerror=true "$@" >"$dir.setup.log" 2>&1; then
       tail -n 30 "$dir.setup.log"
       echo "== $name: meson setup failed"
-      total_failed=$((total_failed + 1))
-      return
+      return 1
     fi
   fi
   if ! ninja -C "$dir" -j "$JOBS" >"$dir.build.log" 2>&1; then
     grep -E 'error|FAILED' -A5 "$dir.build.log" | head -n 60
     echo "== $name: build failed (full log: $dir.build.log)"
-    total_failed=$((total_failed + 1))
-    return
+    return 1
   fi
+  echo "== $name: built in $(( $(date +%s) - t0 ))s ($dir)"
+}
+
+# Starts build_config in the background at the lowest CPU priority, so it
+# uses only what the tests running meanwhile leave idle (they wait on
+# processes and sockets much of the time). BG_PID is the job.
+BG_PID=
+build_in_background() {
+  echo "== $1: building in $2 in the background (nice 19) while the tests above run"
+  (renice -n 19 -p "$BASHPID" >/dev/null && build_config "$@") &
+  BG_PID=$!
+}
+
+# ---------------------------------------------------------------- tests
+# test_config NAME BUILD_DIR [ENV=VALUE ...] [-- meson test arguments ...]
+test_config() {
+  local name=$1 dir=$2
+  shift 2
+  local envs=()
+  while [[ $# -gt 0 && $1 != -- ]]; do envs+=("$1"); shift; done
+  [[ ${1:-} == -- ]] && shift
   local t1
   t1=$(date +%s)
-  echo "== $name: built in $((t1 - t0))s"
-  if [[ -n $BEFORE_TESTS ]] && ! "$BEFORE_TESTS" "$dir"; then
-    total_failed=$((total_failed + 1))
-  fi
-  t1=$(date +%s)
   echo "== $name: running tests"
-  env "${envs[@]}" meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes "$JOBS" "${TEST_ARGS[@]}" \
+  env "${envs[@]}" meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes "$JOBS" "$@" \
     >"$dir.test.log" 2>&1
   local counts
   counts=$(python3 scripts/test-summary.py "$dir")
@@ -84,8 +98,9 @@ run_config() {
 }
 
 # The release build's binaries become the container images (the Dockerfile's
-# prebuilt stage: nothing is compiled twice) that the `containers` suite runs
-# as podman containers. scripts/build-images.sh alone builds them from source.
+# prebuilt stage: nothing is compiled twice) that the `containers` and
+# `podman` suites run as podman containers. scripts/build-images.sh alone
+# builds them from source.
 build_images() {
   local dir=$1 t0
   t0=$(date +%s)
@@ -95,26 +110,49 @@ build_images() {
     echo "== images: build failed (full log: $dir.images.log)"
     return 1
   fi
-  grep -A12 '^IMAGE\|^image' "$dir.images.log" | head -n 14 || true
+  grep -A12 '^IMAGE' "$dir.images.log" | head -n 14 || true
   echo "== images: built in $(( $(date +%s) - t0 ))s"
 }
 
-BEFORE_TESTS=build_images
-run_config "release checks (gcc, -Werror)" build-test -- --buildtype=debugoptimized
-BEFORE_TESTS=
-# The images hold release binaries: the sanitizer builds run everything else.
-TEST_ARGS=(--no-suite containers)
+SAN_OPTS="halt_on_error=1:abort_on_error=1:print_stacktrace=1"
+ASAN_ENV=("ASAN_OPTIONS=detect_leaks=1:$SAN_OPTS")
+ASAN_SETUP=(--buildtype=debug -Doptimization=1 -Db_sanitize=address -Db_lundef=false -Dbenchmarks=disabled)
+TSAN_ENV=("UBSAN_OPTIONS=$SAN_OPTS" "TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/test/tsan.supp")
+TSAN_SETUP=(--buildtype=debug -Doptimization=1 -Db_sanitize=thread -Dubsan=true -Db_lundef=false -Dbenchmarks=disabled)
+# The images hold release binaries, so the container end-to-end suite would
+# test nothing new under a sanitizer; everything else runs in every build
+# (the podman node test too: its node is the sanitized krt).
+SAN_TESTS=(--no-suite containers)
+
+# 1. Release: build, images, tests (while the AddressSanitizer build compiles).
+REL="release checks (gcc, -Werror)"
+ASAN="AddressSanitizer (gcc)"
+# GCC's UBSan quadruples compile time (measured), so UBSan rides with clang.
+TSAN="ThreadSanitizer+UBSan (clang)"
+if build_config "$REL" build-test -- --buildtype=debugoptimized; then
+  [[ $QUICK -eq 0 ]] && build_in_background "$ASAN" build-asan "${ASAN_ENV[@]}" -- "${ASAN_SETUP[@]}"
+  build_images build-test || total_failed=$((total_failed + 1))
+  test_config "$REL" build-test
+else
+  total_failed=$((total_failed + 1))
+  [[ $QUICK -eq 0 ]] && build_in_background "$ASAN" build-asan "${ASAN_ENV[@]}" -- "${ASAN_SETUP[@]}"
+fi
 
 if [[ $QUICK -eq 0 ]]; then
-  SAN_OPTS="halt_on_error=1:abort_on_error=1:print_stacktrace=1"
-  # GCC's UBSan quadruples compile time (measured), so UBSan rides with clang.
-  run_config "AddressSanitizer (gcc)" build-asan \
-    "ASAN_OPTIONS=detect_leaks=1:$SAN_OPTS" \
-    -- --buildtype=debug -Doptimization=1 -Db_sanitize=address -Db_lundef=false -Dbenchmarks=disabled
-  run_config "ThreadSanitizer+UBSan (clang)" build-tsan \
-    "CXX=ccache clang++" "UBSAN_OPTIONS=$SAN_OPTS" \
-    "TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/test/tsan.supp" \
-    -- --buildtype=debug -Doptimization=1 -Db_sanitize=thread -Dubsan=true -Db_lundef=false -Dbenchmarks=disabled
+  # 2. AddressSanitizer tests, while the ThreadSanitizer build compiles.
+  if wait "$BG_PID"; then
+    build_in_background "$TSAN" build-tsan "CXX=ccache clang++" -- "${TSAN_SETUP[@]}"
+    test_config "$ASAN" build-asan "${ASAN_ENV[@]}" -- "${SAN_TESTS[@]}"
+  else
+    total_failed=$((total_failed + 1))
+    build_in_background "$TSAN" build-tsan "CXX=ccache clang++" -- "${TSAN_SETUP[@]}"
+  fi
+  # 3. ThreadSanitizer tests.
+  if wait "$BG_PID"; then
+    test_config "$TSAN" build-tsan "${TSAN_ENV[@]}" -- "${SAN_TESTS[@]}"
+  else
+    total_failed=$((total_failed + 1))
+  fi
 fi
 
 echo "== total time $(( $(date +%s) - start ))s"
