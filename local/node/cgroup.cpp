@@ -97,7 +97,7 @@ std::size_t cgroup_tree::sweep() const {
   // Killed processes leave their cgroup as the kernel reaps them; give them
   // a moment (bounded) so the directories can go.
   for (const auto& dir : children)
-    for (int i = 0; i < 200 && !cgroup_remove(dir); ++i) ::usleep(5000);
+    for (int i = 0; i < 400 && !cgroup_remove(dir); ++i) ::usleep(5000);
   return killed;
 }
 

@@ -1,9 +1,6 @@
 #include "local/node/podman_runtime.hpp"
 
-#include <fcntl.h>
-#include <spawn.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -103,26 +100,14 @@ std::string non_root_problem(const container_launch& l, const std::string& image
   return {};
 }
 
-// Removes a container synchronously (a handle destroyed without remove()).
+// Removes a container synchronously (a handle destroyed without remove(),
+// or a start cancelled half-way).
 void remove_now(const std::string& podman, const std::vector<std::string>& global, const std::string& name) {
   std::vector<std::string> args{podman};
   args.insert(args.end(), global.begin(), global.end());
   for (const char* a : {"rm", "-f", "-t", "0", "--ignore"}) args.emplace_back(a);
   args.push_back(name);
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  ::posix_spawn_file_actions_init(&fa);
-  ::posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  ::posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-  pid_t pid = -1;
-  if (::posix_spawnp(&pid, podman.c_str(), &fa, nullptr, argv.data(), environ) == 0) {
-    int st = 0;
-    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-    }
-  }
-  ::posix_spawn_file_actions_destroy(&fa);
+  run_quietly(args);
 }
 
 // One run of a container under podman: a `podman wait` child process ends

@@ -19,6 +19,8 @@
 #include "local/node/cgroup.hpp"
 #include "local/node/logs.hpp"
 
+extern char** environ;
+
 namespace krt::local::node {
 namespace {
 
@@ -145,6 +147,16 @@ result<std::pair<unique_fd, unique_fd>, std::string> make_output_pipe() {
   return std::pair<unique_fd, unique_fd>(std::move(ends[0]), std::move(ends[1]));
 }
 
+// A null-terminated array of pointers into `v`, for exec (which takes
+// char* const* but does not write through them).
+std::vector<char*> c_strings(const std::vector<std::string>& v) {
+  std::vector<char*> out;
+  out.reserve(v.size() + 1);
+  for (const auto& s : v) out.push_back(const_cast<char*>(s.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
 // posix_spawn: glibc's runs the child on a CLONE_VFORK stack with only
 // async-signal-safe code and returns the exec errno to us, so a failed exec
 // is an error here rather than a process that exits 127.
@@ -183,13 +195,8 @@ class spawn_request {
       rc = ::posix_spawnattr_setflags(&attr_, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     if (rc != 0) return unexpected("posix_spawn setup: " + error_text(rc));
 
-    std::vector<char*> argv;
-    for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    std::vector<char*> envp;
-    for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
-    envp.push_back(nullptr);
-
+    std::vector<char*> argv = c_strings(spec.argv);
+    std::vector<char*> envp = c_strings(spec.env);
     pid_t pid = -1;
     rc = ::posix_spawn(&pid, exe.c_str(), &actions_, &attr_, argv.data(), envp.data());
     if (rc != 0) return unexpected("exec " + exe + " failed: " + error_text(rc));
@@ -244,12 +251,8 @@ result<pid_t, std::string> spawn_in_cgroup(const std::string& exe, const process
   int report[2];
   if (::pipe2(report, O_CLOEXEC) != 0) return unexpected("pipe: " + error_text(errno));
   unique_fd report_r(report[0]), report_w(report[1]);
-  std::vector<char*> argv;
-  for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  std::vector<char*> envp;
-  for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
+  std::vector<char*> argv = c_strings(spec.argv);
+  std::vector<char*> envp = c_strings(spec.env);
   const char* wd = spec.working_dir.empty() ? nullptr : spec.working_dir.c_str();
   pid_t pid = ::fork();
   if (pid < 0) return unexpected("fork: " + error_text(errno));
@@ -436,7 +439,7 @@ awaitable<void> child_process::state::watch_exit(std::shared_ptr<state> st) {
 awaitable<void> child_process::state::remove_cgroup(std::shared_ptr<state> st) {
   if (st->cgroup_.empty()) co_return;
   asio::steady_timer timer(st->ex_);
-  for (int i = 0; i < 400 && !cgroup_empty(st->cgroup_); ++i) {
+  for (int i = 0; i < 2000 && !cgroup_empty(st->cgroup_); ++i) {
     timer.expires_after(5ms);
     auto [ec] = co_await timer.async_wait(use_nothrow);
     (void)ec;
@@ -597,6 +600,25 @@ result<std::unique_ptr<child_process>, std::string> child_process::spawn(executo
   }
   state::start(st);
   return handle;
+}
+
+int run_quietly(const std::vector<std::string>& argv) {
+  if (argv.empty()) return -1;
+  std::vector<char*> args = c_strings(argv);
+  posix_spawn_file_actions_t fa;
+  ::posix_spawn_file_actions_init(&fa);
+  ::posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  ::posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  ::posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  pid_t pid = -1;
+  int rc = ::posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
+  ::posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) return -1;
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 child_process::child_process(std::shared_ptr<state> st) : state_(std::move(st)) {}

@@ -119,4 +119,10 @@ class child_process {
   std::shared_ptr<state> state_;
 };
 
+// Runs `argv` (argv[0] looked up in PATH) with stdin, stdout and stderr on
+// /dev/null and our environment, and waits for it: the exit status, or -1
+// when it could not run or died of a signal. Blocking: for command-line
+// tools and rare cleanup paths, never a shard's hot path.
+int run_quietly(const std::vector<std::string>& argv);
+
 }  // namespace krt::local::node

@@ -27,12 +27,14 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "local"))
+from localplane import free_port  # noqa: E402
 
 PATHS = {"build": None, "source": None}
 IMAGES = ("scheduler", "controller", "reaper", "maintainer", "runtimed", "bash-runtime", "python-runtime")
@@ -53,14 +55,6 @@ def version():
             if line.startswith("version:"):
                 return line.split("'")[1]
     raise AssertionError("no version in meson.build")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class ContainerPlane(unittest.TestCase):

@@ -7,10 +7,21 @@ kubectl's discovery cache never leaks between tests.
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago (for `krt local up
+    --port`, which needs a number)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 class LocalPlane:

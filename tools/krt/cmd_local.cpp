@@ -3,7 +3,6 @@
 // stops it; `status`, `kubeconfig` and `logs` inspect it.
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -30,8 +29,6 @@
 #include "local/node/kubelet.hpp"
 #include "local/node/podman_runtime.hpp"
 #include "tools/krt/embed/embedded_manifests.hpp"
-
-extern char** environ;
 
 namespace krt::cli {
 
@@ -295,27 +292,6 @@ std::vector<std::string> default_images(const fs::path& exe_dir, const std::vect
   return out;
 }
 
-// Runs argv (PATH lookup), output discarded; the exit status, -1 if it could
-// not run.
-int run_quiet(std::vector<std::string> args) {
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  ::posix_spawn_file_actions_init(&fa);
-  ::posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  ::posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  ::posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-  pid_t pid = -1;
-  int rc = ::posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
-  ::posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) return -1;
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 // Writes the manifests compiled into krt under `dest` (replacing what an
 // older krt wrote there).
 bool extract_embedded(const fs::path& dest, std::string& error) {
@@ -411,7 +387,7 @@ int cmd_up(int argc, char** argv) {
       std::vector<std::string> missing;
       for (const auto& k : known_images) {
         std::string image = std::string(k.image) + ":" + KRT_VERSION;
-        if (run_quiet({"podman", "image", "exists", image}) != 0) missing.push_back(image);
+        if (local::node::run_quietly({"podman", "image", "exists", image}) != 0) missing.push_back(image);
       }
       if (!missing.empty()) {
         std::cerr << "Error: --node-runtime podman runs the kruntimes images, and these are not in podman's local "
