@@ -17,6 +17,11 @@ if [[ ${1:-} == --product ]]; then
   shift
 fi
 if [[ ! -f "$BUILD_DIR/build.ninja" ]]; then
-  meson setup "$BUILD_DIR" --buildtype=debugoptimized "$@" >/dev/null
+  # debugoptimized unless the options choose the optimization themselves.
+  buildtype=(--buildtype=debugoptimized)
+  for o in "$@"; do
+    case "$o" in -Doptimization=*|--optimization=*|--buildtype=*|-Dbuildtype=*) buildtype=() ;; esac
+  done
+  meson setup "$BUILD_DIR" "${buildtype[@]}" "$@" >/dev/null
 fi
 ninja -C "$BUILD_DIR" "${targets[@]}"
