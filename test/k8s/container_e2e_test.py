@@ -190,7 +190,50 @@ class ContainerPlane(unittest.TestCase):
         self.assertEqual(r.stdout, "hello\n")
 
 
-class K3sOverlayInContainers(ContainerPlane):
+class EveryContainerChecked:
+    """Mixed into each overlay's suite: the last test, over every pod the
+    suite's other tests left running."""
+
+    def test_zz_every_container_runs_as_its_manifest_says(self):
+        """Runs last (unittest sorts by name), when every pod of the other
+        tests exists: each running container's process runs as the user its
+        pod asks for (never root), and a read-only root filesystem where the
+        manifest says so, checked by writing to it."""
+        pods = json.loads(self.kubectl("get", "pods", "-A", "-o", "json").stdout)["items"]
+        checked = 0
+        for pod in pods:
+            ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+            if pod.get("status", {}).get("phase") != "Running":
+                continue
+            psc = pod["spec"].get("securityContext", {})
+            for c in pod["spec"]["containers"]:
+                csc = c.get("securityContext", {})
+                ctr = self.container_of(name, c["name"], ns)
+                info = json.loads(podman("inspect", ctr).stdout)[0]
+                with open("/proc/%d/status" % info["State"]["Pid"]) as f:
+                    status = dict(line.split(":", 1) for line in f if ":" in line)
+                uid = int(status["Uid"].split()[1])
+                want = csc.get("runAsUser", psc.get("runAsUser", 65532))
+                self.assertEqual(uid, want, "%s/%s [%s]" % (ns, name, c["name"]))
+                self.assertNotEqual(uid, 0, "%s/%s [%s] runs as root" % (ns, name, c["name"]))
+                if csc.get("runAsNonRoot", psc.get("runAsNonRoot")):
+                    self.assertNotEqual(uid, 0)
+                read_only = bool(csc.get("readOnlyRootFilesystem"))
+                self.assertEqual(info["HostConfig"]["ReadonlyRootfs"], read_only, "%s/%s [%s]" % (ns, name, c["name"]))
+                w = podman("exec", ctr, "/bin/sh", "-c", "touch /krt-write-probe", check=False)
+                if read_only:
+                    self.assertNotEqual(w.returncode, 0, "%s/%s [%s] wrote to its root filesystem" % (ns, name, c["name"]))
+                    self.assertIn("Read-only file system", w.stderr)
+                if csc.get("capabilities", {}).get("drop") == ["ALL"]:
+                    self.assertEqual(status["CapEff"].strip(), "0000000000000000", "%s/%s [%s]" % (ns, name, c["name"]))
+                if csc.get("allowPrivilegeEscalation") is False:
+                    self.assertEqual(status["NoNewPrivs"].strip(), "1")
+                checked += 1
+        # scheduler, controller, reaper, and two containers per Runtime pod.
+        self.assertGreaterEqual(checked, 3 + 2 * 2, [p["metadata"]["name"] for p in pods])
+
+
+class K3sOverlayInContainers(ContainerPlane, EveryContainerChecked):
     overlay = "k3s"
 
     def test_a_bash_run(self):
@@ -283,46 +326,7 @@ class K3sOverlayInContainers(ContainerPlane):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout, "mine\n")
 
-    def test_zz_every_container_runs_as_its_manifest_says(self):
-        """Runs last (unittest sorts by name), when every pod of the other
-        tests exists: each running container's process runs as the user its
-        pod asks for (never root), and a read-only root filesystem where the
-        manifest says so, checked by writing to it."""
-        pods = json.loads(self.kubectl("get", "pods", "-A", "-o", "json").stdout)["items"]
-        checked = 0
-        for pod in pods:
-            ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
-            if pod.get("status", {}).get("phase") != "Running":
-                continue
-            psc = pod["spec"].get("securityContext", {})
-            for c in pod["spec"]["containers"]:
-                csc = c.get("securityContext", {})
-                ctr = self.container_of(name, c["name"], ns)
-                info = json.loads(podman("inspect", ctr).stdout)[0]
-                with open("/proc/%d/status" % info["State"]["Pid"]) as f:
-                    status = dict(line.split(":", 1) for line in f if ":" in line)
-                uid = int(status["Uid"].split()[1])
-                want = csc.get("runAsUser", psc.get("runAsUser", 65532))
-                self.assertEqual(uid, want, "%s/%s [%s]" % (ns, name, c["name"]))
-                self.assertNotEqual(uid, 0, "%s/%s [%s] runs as root" % (ns, name, c["name"]))
-                if csc.get("runAsNonRoot", psc.get("runAsNonRoot")):
-                    self.assertNotEqual(uid, 0)
-                read_only = bool(csc.get("readOnlyRootFilesystem"))
-                self.assertEqual(info["HostConfig"]["ReadonlyRootfs"], read_only, "%s/%s [%s]" % (ns, name, c["name"]))
-                w = podman("exec", ctr, "/bin/sh", "-c", "touch /krt-write-probe", check=False)
-                if read_only:
-                    self.assertNotEqual(w.returncode, 0, "%s/%s [%s] wrote to its root filesystem" % (ns, name, c["name"]))
-                    self.assertIn("Read-only file system", w.stderr)
-                if csc.get("capabilities", {}).get("drop") == ["ALL"]:
-                    self.assertEqual(status["CapEff"].strip(), "0000000000000000", "%s/%s [%s]" % (ns, name, c["name"]))
-                if csc.get("allowPrivilegeEscalation") is False:
-                    self.assertEqual(status["NoNewPrivs"].strip(), "1")
-                checked += 1
-        # scheduler, controller, reaper, and two containers per Runtime pod.
-        self.assertGreaterEqual(checked, 3 + 2 * 2, [p["metadata"]["name"] for p in pods])
-
-
-class HaOverlayInContainers(ContainerPlane):
+class HaOverlayInContainers(ContainerPlane, EveryContainerChecked):
     overlay = "ha"
 
     def partition_holders(self):
@@ -356,6 +360,11 @@ class HaOverlayInContainers(ContainerPlane):
         for i in range(3):
             self.assert_echo_hello("ha-after-%d" % i)
         self.wait_partitions(lambda h: len(set(h.values())) >= 1, "every partition held after the kill")
+
+    def test_a_python_run(self):
+        r = self.krt("run", "--name", "py-ha", "-r", "python", "--", "-c", "print(6 * 7)")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "42\n")
 
 
 def main():

@@ -335,6 +335,30 @@ class PodmanLeftoversTest(unittest.TestCase):
             lp.cleanup()
 
 
+class PodmanUpTest(unittest.TestCase):
+    def test_up_with_the_podman_runtime_runs_the_local_overlay_in_containers(self):
+        """`krt local up --node-runtime podman`: the compiled-in overlay, its
+        pods from the images, and a Run, with nothing else configured."""
+        import shutil
+        import tempfile
+        from localplane import free_port
+        home = tempfile.mkdtemp(prefix="krt-podman-up-")
+        env = dict(os.environ, HOME=home, KRT_LOCAL_DIR=os.path.join(home, "state"))
+        env.pop("KUBECONFIG", None)
+        run = lambda *a, t=180: subprocess.run([KRT, *a], capture_output=True, text=True, env=env, timeout=t)
+        try:
+            r = run("local", "up", "--node-runtime", "podman", "--port", str(free_port()))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("node runtime podman", r.stdout)
+            self.assertIn("Node runtime: podman", run("local", "status").stdout)
+            r = run("run", "--timeout", "120s", "--", "echo hello from a container; id -u", t=300)
+            self.assertEqual(r.returncode, 0, r.stderr + run("local", "logs", "--tail", "30").stdout)
+            self.assertEqual(r.stdout, "hello from a container\n65532\n")
+        finally:
+            run("local", "down")
+            shutil.rmtree(home, ignore_errors=True)
+
+
 if __name__ == "__main__":
     KRT = os.path.abspath(sys.argv.pop(1))
     BASE = "docker.io/kruntimes/bash-runtime:" + sys.argv.pop(1)
