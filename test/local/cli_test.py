@@ -166,25 +166,17 @@ class LocalCliTest(unittest.TestCase):
     # Where `krt local up` finds what it runs (issue #13): a krt copied or
     # installed elsewhere has the manifests compiled in and looks for the
     # binaries beside itself, and says which are missing.
-    BINARIES = {"runtimed": "sidecar/runtimed", "bash-runtime": "servers/bash-runtime",
-                "python-runtime": "servers/python-runtime",
-                "kruntimes-scheduler": "services/scheduler/kruntimes-scheduler",
-                "kruntimes-controller": "services/controller/kruntimes-controller",
-                "kruntimes-reaper": "services/reaper/kruntimes-reaper",
-                "kruntimes-maintainer": "services/maintainer/kruntimes-maintainer"}
+    BINARIES = ("runtimed", "bash-runtime", "python-runtime", "kruntimes-scheduler", "kruntimes-controller",
+                "kruntimes-reaper", "kruntimes-maintainer")
 
-    def copied_krt(self, with_binaries):
+    def copied_krt(self):
         bindir = os.path.join(self.dir, "bin")
         os.makedirs(bindir)
         shutil.copy2(KRT, bindir)
-        if with_binaries:
-            build = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(KRT))))
-            for name, rel in self.BINARIES.items():
-                os.symlink(os.path.join(build, rel), os.path.join(bindir, name))
         return os.path.join(bindir, "krt")
 
     def test_a_copied_krt_names_the_missing_binaries_and_bare_starts_empty(self):
-        krt = self.copied_krt(with_binaries=False)
+        krt = self.copied_krt()
         r = subprocess.run([krt, "local", "up", "--port", str(self.port)], capture_output=True, text=True,
                            env=self.env, timeout=90)
         self.assertEqual(r.returncode, 1, r.stderr)
@@ -202,8 +194,23 @@ class LocalCliTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertNotIn("kruntimes.io", r.stdout)
 
-    def test_a_copied_krt_runs_a_run_with_no_configuration_at_all(self):
-        krt = self.copied_krt(with_binaries=True)
+    def installed_krt(self):
+        """What scripts/install.sh installs: `meson install` of the build
+        krt belongs to, into a directory of its own (--destdir)."""
+        build = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(KRT))))
+        dest = os.path.join(self.dir, "installed")
+        r = subprocess.run(["meson", "install", "-C", build, "--no-rebuild", "--quiet", "--destdir", dest],
+                           capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        found = [os.path.join(d, "krt") for d, _, files in os.walk(dest) if "krt" in files]
+        self.assertEqual(len(found), 1, found)
+        bindir = os.path.dirname(found[0])
+        for name in self.BINARIES:
+            self.assertTrue(os.access(os.path.join(bindir, name), os.X_OK), name + " is not installed")
+        return found[0]
+
+    def test_an_installed_krt_runs_a_run_from_any_directory_with_no_configuration(self):
+        krt = self.installed_krt()
         work = os.path.join(self.dir, "elsewhere")
         os.makedirs(work)
         env = {k: v for k, v in self.env.items() if k != "KUBECONFIG"}
