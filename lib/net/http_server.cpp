@@ -7,6 +7,8 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/system/system_error.hpp>
+#include <algorithm>
+#include <array>
 #include <set>
 
 #include "lib/core/strings.hpp"
@@ -233,6 +235,29 @@ awaitable<void> http_server::accept_loop() {
   }
 }
 
+// After an early answer (a 413 sent before the body was read), reads and
+// discards what the client is still sending, for at most `limit` bytes and
+// five seconds, so that a client that writes its whole body before reading
+// gets the answer instead of a reset connection.
+namespace {
+awaitable<void> drain(any_stream& s, std::size_t limit) {
+  std::array<char, 16 * 1024> scratch;
+  lowest_layer(s).expires_after(std::chrono::seconds(5));
+  while (limit > 0) {
+    error_code ec;
+    std::size_t n = 0;
+    if (auto* t = std::get_if<tcp_stream>(&s)) {
+      std::tie(ec, n) = co_await t->async_read_some(asio::buffer(scratch), use_nothrow);
+    } else {
+      std::tie(ec, n) = co_await std::get<tls_stream>(s).async_read_some(asio::buffer(scratch), use_nothrow);
+    }
+    if (ec) break;
+    limit -= std::min(limit, n);
+  }
+  lowest_layer(s).expires_never();
+}
+}  // namespace
+
 awaitable<void> http_server::serve_one(std::shared_ptr<void> erased) {
   auto conn = std::static_pointer_cast<connection>(erased);
   any_stream& s = conn->stream;
@@ -273,14 +298,18 @@ awaitable<void> http_server::serve_one(std::shared_ptr<void> erased) {
     }
     lowest_layer(s).expires_never();
     if (ec) {
-      if (ec == http::error::body_limit) {
+      auto reply = [&](unsigned code, std::string message) -> awaitable<void> {
         writer_impl w(s, 11, false, opts_);
-        co_await w.respond(413, "text/plain", "request body too large\n");
+        if (opts_.error_json) co_await w.respond(code, "application/json", opts_.error_json(code, message));
+        else co_await w.respond(code, "text/plain", message + "\n");
+      };
+      if (ec == http::error::body_limit) {
+        co_await reply(413, "Request entity too large: limit is " + std::to_string(opts_.max_body_bytes));
+        co_await drain(s, 2 * opts_.max_body_bytes);
       } else if (ec != http::error::end_of_stream && ec != asio::error::eof &&
                  ec != beast::error::timeout && ec != asio::error::operation_aborted &&
                  ec != asio::error::connection_reset && ec != asio::ssl::error::stream_truncated) {
-        writer_impl w(s, 11, false, opts_);
-        co_await w.respond(400, "text/plain", "malformed HTTP request: " + ec.message() + "\n");
+        co_await reply(400, "malformed HTTP request: " + ec.message());
       }
       break;
     }

@@ -72,6 +72,10 @@ struct http_server_options {
   std::chrono::seconds idle_timeout{120};  // between keep-alive requests
   std::chrono::seconds write_timeout{30};
   std::string server_name = "kruntimes";
+  // The body of the errors the server answers by itself (413 for a body over
+  // max_body_bytes, 400 for a malformed request): null sends text/plain; set,
+  // it returns the JSON to send instead (an API server sends a Status).
+  std::function<std::string(unsigned code, std::string_view message)> error_json;
 };
 
 class http_server {

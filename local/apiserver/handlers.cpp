@@ -17,6 +17,40 @@ namespace krt::local {
 
 namespace {
 
+// The real server answers a JSON patch of more than 10000 operations with
+// 413 before applying any (maxJSONPatchOperations in its patch handler).
+std::optional<api_server::outcome> too_many_operations(const bj::value& patch) {
+  const auto* ops = patch.if_array();
+  if (ops == nullptr || ops->size() <= max_json_patch_operations) return std::nullopt;
+  return api_server::outcome{
+      413, status_error(413, "RequestEntityTooLarge",
+                        "The allowed maximum operations in a JSON patch is " + std::to_string(max_json_patch_operations) +
+                            ", got " + std::to_string(ops->size()))};
+}
+
+// Every object written is held to max_object_bytes and max_json_depth
+// (json.hpp), however it was built (a body, a patch, a merge). An object
+// stored before these limits may still shrink: an update that makes it no
+// larger and no deeper is let through, so it can be cleaned up or deleted.
+std::optional<api_server::outcome> out_of_bounds(const resource_info& r, std::string_view name, const bj::object& obj,
+                                                 const bj::object* old = nullptr) {
+  auto e = measure_json(obj, max_json_depth, max_object_bytes);
+  if (e.within) return std::nullopt;
+  if (old != nullptr) {
+    constexpr auto unlimited = static_cast<std::size_t>(-1);
+    auto was = measure_json(*old, max_stored_json_depth, unlimited);
+    auto now = measure_json(obj, max_stored_json_depth, unlimited);
+    if (now.within && now.bytes <= was.bytes && now.depth <= was.depth) return std::nullopt;
+  }
+  if (e.depth > max_json_depth)
+    return invalid(r, name, {{"FieldValueInvalid",
+                              "Invalid value: the object nests deeper than " + std::to_string(max_json_depth) + " levels",
+                              ""}});
+  return api_server::outcome{
+      413, status_error(413, "RequestEntityTooLarge",
+                        "etcdserver: request is too large (the object is larger than " +
+                            std::to_string(max_object_bytes) + " bytes)")};
+}
 
 std::string media_type(std::string_view content_type) {
   auto semi = content_type.find(';');
@@ -596,7 +630,7 @@ awaitable<void> api_server::serve_watch(context& cx) {
 awaitable<api_server::outcome> api_server::do_create(context& cx) {
   const auto& r = *cx.t.res;
   boost::system::error_code ec;
-  bj::value parsed = bj::parse(cx.req.body, ec);
+  bj::value parsed = parse_json(cx.req.body, ec);
   if (ec) co_return bad_request("error decoding the request body as JSON: " + ec.message());
   if (!parsed.is_object()) co_return bad_request("the request body must be a JSON object");
   bj::object obj = std::move(parsed.as_object());
@@ -700,6 +734,7 @@ awaitable<api_server::outcome> api_server::do_create(context& cx) {
         for (const auto& f : adm.unknown_fields) cx.warnings.push_back("unknown field \\\"" + f.substr(1) + "\\\"");
     }
   }
+  if (auto bad = out_of_bounds(r, name, obj)) co_return std::move(*bad);
   if (dry_run(cx.req)) co_return outcome{201, std::move(obj)};
   auto w = co_await store_->write(event_type::added, r.storage_key, std::move(obj));
   if (!w) co_return outcome{500, status_error(500, "InternalError", w.error())};
@@ -713,7 +748,7 @@ awaitable<api_server::outcome> api_server::do_update(context& cx, bool patch) {
   object_ptr current = store_->latest(r.storage_key, cx.t.ns, cx.t.name);
   if (!current) co_return not_found(r, cx.t.name);
   boost::system::error_code ec;
-  bj::value body = bj::parse(cx.req.body, ec);
+  bj::value body = parse_json(cx.req.body, ec);
   if (ec) co_return bad_request("error decoding the request body as JSON: " + ec.message());
   bj::value next;
   bool rv_given = false;
@@ -723,6 +758,7 @@ awaitable<api_server::outcome> api_server::do_update(context& cx, bool patch) {
     if (patch) {
       std::string mt = media_type(cx.req.header("content-type"));
       if (mt == "application/json-patch+json") {
+        if (auto big = too_many_operations(body)) co_return std::move(*big);
         if (auto pr = apply_json_patch(scale, body); !pr) co_return outcome{422, status_error(422, "Invalid", pr.error())};
       } else {
         apply_merge_patch(scale, body);
@@ -750,6 +786,7 @@ awaitable<api_server::outcome> api_server::do_update(context& cx, bool patch) {
       apply_merge_patch(next, body);
     } else if (mt == "application/json-patch+json") {
       if (!body.is_array()) co_return bad_request("a JSON patch must be a JSON array of operations");
+      if (auto big = too_many_operations(body)) co_return std::move(*big);
       if (auto pr = apply_json_patch(next, body); !pr)
         co_return outcome{422, status_error(422, "Invalid", "the server rejected our request due to an error in our request: " + pr.error())};
     } else if (mt == "application/strategic-merge-patch+json") {
@@ -846,6 +883,7 @@ awaitable<api_server::outcome> api_server::commit_update(const resource_info& r,
   if (gen != 0) meta["generation"] = gen;
   meta["resourceVersion"] = std::to_string(current->rv);
   if (bj::value(next) == bj::value(old)) co_return outcome{200, served_object(r, current)};
+  if (auto bad = out_of_bounds(r, meta_string(next, "name"), next, &old)) co_return std::move(*bad);
   if (dry) co_return outcome{200, std::move(next)};
   bool deleting = !meta_string(next, "deletionTimestamp").empty();
   bool pod_terminating = opts_.graceful_pod_deletion && r.plural == "pods" && r.group.empty() &&
@@ -874,7 +912,7 @@ awaitable<api_server::outcome> api_server::do_delete(context& cx) {
     if (auto n = parse_count(*g)) grace = static_cast<std::int64_t>(*n);
   if (!cx.req.body.empty()) {
     boost::system::error_code ec;
-    bj::value opts = bj::parse(cx.req.body, ec);
+    bj::value opts = parse_json(cx.req.body, ec);
     if (ec || !opts.is_object()) co_return bad_request("the request body must be DeleteOptions as a JSON object");
     const auto& o = opts.as_object();
     if (const auto* p = o.if_contains("propagationPolicy"); p != nullptr && p->is_string()) propagation = p->as_string();

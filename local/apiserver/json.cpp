@@ -6,7 +6,81 @@ namespace {
 
 bool is_number(const bj::value& v) { return v.is_int64() || v.is_uint64() || v.is_double(); }
 
+// Recursion depth is bounded by depth_limit + 1: the walk returns as soon as
+// a container would go deeper.
+void measure(const bj::value& v, std::size_t level, std::size_t depth_limit, std::size_t byte_limit, json_extent& out) {
+  if (!out.within) return;
+  auto add = [&](std::size_t n) {
+    out.bytes += n;
+    if (out.bytes > byte_limit) out.within = false;
+  };
+  switch (v.kind()) {
+    case bj::kind::object:
+    case bj::kind::array: {
+      if (level + 1 > out.depth) out.depth = level + 1;
+      if (out.depth > depth_limit) {
+        out.within = false;
+        return;
+      }
+      add(2);
+      if (const auto* o = v.if_object()) {
+        for (const auto& kv : *o) {
+          add(kv.key().size() + 4);  // "key": and a comma
+          measure(kv.value(), level + 1, depth_limit, byte_limit, out);
+          if (!out.within) return;
+        }
+      } else {
+        for (const auto& e : v.get_array()) {
+          add(1);
+          measure(e, level + 1, depth_limit, byte_limit, out);
+          if (!out.within) return;
+        }
+      }
+      return;
+    }
+    case bj::kind::string:
+      add(v.get_string().size() + 2);
+      return;
+    case bj::kind::bool_:
+    case bj::kind::null:
+      add(5);
+      return;
+    default:
+      add(8);  // a number: an estimate, numbers are short
+      return;
+  }
+}
+
 }  // namespace
+
+bj::value parse_json(std::string_view text, boost::system::error_code& ec, std::size_t max_depth) {
+  bj::parse_options opts;
+  opts.max_depth = max_depth;
+  return bj::parse(text, ec, {}, opts);
+}
+
+json_extent measure_json(const bj::value& v, std::size_t depth_limit, std::size_t byte_limit) {
+  json_extent out;
+  measure(v, 0, depth_limit, byte_limit, out);
+  return out;
+}
+
+json_extent measure_json(const bj::object& o, std::size_t depth_limit, std::size_t byte_limit) {
+  json_extent out;
+  out.depth = 1;
+  out.bytes = 2;
+  if (depth_limit < 1 || byte_limit < 2) {
+    out.within = false;
+    return out;
+  }
+  for (const auto& kv : o) {
+    out.bytes += kv.key().size() + 4;
+    if (out.bytes > byte_limit) out.within = false;
+    measure(kv.value(), 1, depth_limit, byte_limit, out);
+    if (!out.within) break;
+  }
+  return out;
+}
 
 bool json_equal(const bj::value& a, const bj::value& b) {
   if (is_number(a) && is_number(b)) {

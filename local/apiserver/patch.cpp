@@ -145,10 +145,36 @@ const bj::value* member(const bj::object& op, std::string_view name) {
 }
 
 // One operation; the caller prefixes errors with the operation's index.
-status apply_json_patch_op(bj::value& target, const bj::object& op, std::string_view name, const pointer& path) {
+// What one JSON patch may still spend. Only "copy" can make a document
+// bigger than the patch that edits it (an object doubled per operation is
+// 2^40 times larger after 40 of them), so copies share a byte budget as the
+// real server's JSONPatchMaxCopyBytes; a "move" deeper into the document
+// walks the moved value to check its nesting, so those walks share one too.
+struct patch_budget {
+  std::size_t copy_bytes = max_json_patch_copy_bytes;
+  std::size_t move_walk_bytes = 16 * max_object_bytes;
+};
+
+std::string too_deep(std::size_t levels) {
+  return "the result would nest deeper than " + std::to_string(levels) + " levels";
+}
+
+// A value placed at `path` must leave the document within max_json_depth.
+status check_depth_at(const pointer& path, const bj::value& value) {
+  if (path.size() >= max_json_depth) return fail(too_deep(max_json_depth));
+  auto e = measure_json(value, max_json_depth - path.size(), static_cast<std::size_t>(-1));
+  if (!e.within) return fail(too_deep(max_json_depth));
+  return {};
+}
+
+status apply_json_patch_op(bj::value& target, const bj::object& op, std::string_view name, const pointer& path,
+                           patch_budget& budget) {
   const bj::value* value = member(op, "value");
   if (name == "add" || name == "replace" || name == "test") {
     if (value == nullptr) return fail("missing \"value\"");
+  }
+  if (name == "add" || name == "replace") {
+    if (auto st = check_depth_at(path, *value); !st) return st;
   }
   if (name == "add") return pointer_add(target, path, *value);
   if (name == "remove") {
@@ -177,6 +203,15 @@ status apply_json_patch_op(bj::value& target, const bj::object& op, std::string_
   if (name == "copy") {
     const bj::value* source = resolve(target, *from, from->size());
     if (source == nullptr) return fail("no such \"from\" path");
+    if (path.size() >= max_json_depth) return fail(too_deep(max_json_depth));
+    auto e = measure_json(*source, max_json_depth - path.size(), budget.copy_bytes);
+    if (!e.within) {
+      if (e.bytes > budget.copy_bytes)
+        return fail("the copies of this patch would add more than " + std::to_string(max_json_patch_copy_bytes) +
+                    " bytes to the object");
+      return fail(too_deep(max_json_depth));
+    }
+    budget.copy_bytes -= e.bytes;
     bj::value copy = *source;  // copied first: adding may reallocate the source's container
     return pointer_add(target, path, std::move(copy));
   }
@@ -185,6 +220,18 @@ status apply_json_patch_op(bj::value& target, const bj::object& op, std::string_
     return {};
   }
   if (is_proper_prefix(*from, path)) return fail("cannot move a value into one of its own children");
+  if (path.size() > from->size()) {
+    // Deeper than it was: the moved value's own depth decides.
+    const bj::value* source = resolve(target, *from, from->size());
+    if (source == nullptr) return fail("no such \"from\" path");
+    if (path.size() >= max_json_depth) return fail(too_deep(max_json_depth));
+    auto e = measure_json(*source, max_json_depth - path.size(), budget.move_walk_bytes);
+    if (!e.within) {
+      if (e.bytes > budget.move_walk_bytes) return fail("the patch moves too much data to check; split it");
+      return fail(too_deep(max_json_depth));
+    }
+    budget.move_walk_bytes -= e.bytes;
+  }
   auto moved = pointer_remove(target, *from);
   if (!moved) return fail("no such \"from\" path");
   return pointer_add(target, path, std::move(*moved));
@@ -663,6 +710,10 @@ void apply_merge_patch(bj::value& target, const bj::value& patch) {
 krt::result<void, std::string> apply_json_patch(bj::value& target, const bj::value& patch) {
   const auto* ops = patch.if_array();
   if (ops == nullptr) return fail("a json patch must be a JSON array of operations");
+  if (ops->size() > max_json_patch_operations)
+    return fail("the allowed maximum operations in a JSON patch is " + std::to_string(max_json_patch_operations) +
+                ", got " + std::to_string(ops->size()));
+  patch_budget budget;
   for (std::size_t i = 0; i < ops->size(); ++i) {
     std::string prefix = "json patch operation " + std::to_string(i);
     const auto* op = (*ops)[i].if_object();
@@ -676,7 +727,7 @@ krt::result<void, std::string> apply_json_patch(bj::value& target, const bj::val
     prefix += " (" + std::string(name->get_string()) + " " + std::string(path_text->get_string()) + ")";
     auto path = parse_pointer(path_text->get_string());
     if (!path) return fail(prefix + ": " + path.error());
-    if (auto st = apply_json_patch_op(target, *op, name->get_string(), *path); !st) {
+    if (auto st = apply_json_patch_op(target, *op, name->get_string(), *path, budget); !st) {
       return fail(prefix + ": " + st.error());
     }
   }

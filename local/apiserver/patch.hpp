@@ -20,7 +20,10 @@ namespace krt::local {
 // that need an object (the API server) check the patch type first.
 void apply_merge_patch(bj::value& target, const bj::value& patch);
 
-// RFC 6902: add, remove, replace, move, copy, test. `patch` must be an array.
+// RFC 6902: add, remove, replace, move, copy, test. `patch` must be an array
+// of at most max_json_patch_operations; no operation may nest the document
+// deeper than max_json_depth, and all its copies together may add at most
+// max_json_patch_copy_bytes (json.hpp).
 krt::result<void, std::string> apply_json_patch(bj::value& target, const bj::value& patch);
 
 // Kubernetes strategic merge patch for built-in kinds. `kind` is the object's

@@ -268,6 +268,10 @@ awaitable<krt::result<void, std::string>> api_server::start() {
   ho.server_name = "kruntimes-local";
   ho.idle_timeout = std::chrono::seconds(3600);
   ho.write_timeout = std::chrono::seconds(60);
+  ho.max_body_bytes = max_request_body_bytes;
+  ho.error_json = [](unsigned code, std::string_view message) {
+    return bj::serialize(status_error(code, code == 413 ? "RequestEntityTooLarge" : "BadRequest", message));
+  };
   if (opts_.tls) {
     fs::path pki = fs::path(opts_.state_dir) / "pki";
     auto c = read_file(pki / "server.crt");
@@ -372,7 +376,7 @@ awaitable<api_server::outcome> api_server::call(std::string method, std::string 
   outcome o;
   o.code = out.status_;
   boost::system::error_code ec;
-  o.body = out.body_.empty() ? bj::value(nullptr) : bj::parse(out.body_, ec);
+  o.body = out.body_.empty() ? bj::value(nullptr) : parse_json(out.body_, ec, max_stored_json_depth);
   if (ec) o.body = nullptr;
   co_return o;
 }

@@ -67,8 +67,8 @@ krt::result<void, std::string> object_store::load() {
   if (!st) return krt::unexpected(st.error());
   auto parse = [](const std::string& data, const std::string& key) -> krt::result<bj::object, std::string> {
     boost::system::error_code ec;
-    bj::value v = bj::parse(data, ec);
-    if (ec || !v.is_object()) return krt::unexpected("the stored object " + key + " is not valid JSON");
+    bj::value v = parse_json(data, ec, max_stored_json_depth);
+    if (ec || !v.is_object()) return krt::unexpected("the stored object " + key + " is not valid JSON (" + ec.message() + ")");
     return std::move(v.as_object());
   };
   for (auto& rec : st->objects) {

@@ -12,7 +12,12 @@
 namespace krt::local::patch_test {
 namespace {
 
-bj::value j(std::string_view text) { return bj::parse(text); }
+bj::value j(std::string_view text) {
+  boost::system::error_code ec;
+  bj::value v = parse_json(text, ec, max_stored_json_depth);
+  if (ec) throw boost::system::system_error(ec);
+  return v;
+}
 
 // ---------------------------------------------------------------------------
 // JSON merge patch (RFC 7386)
@@ -174,6 +179,61 @@ TEST(JsonPatch, ErrorNamesTheOperation) {
       apply_json_patch(target, j(R"([{"op":"test","path":"/spec/a","value":1},{"op":"remove","path":"/spec/x"}])"));
   ASSERT_FALSE(applied);
   EXPECT_EQ(applied.error(), "json patch operation 1 (remove /spec/x): no such path");
+}
+
+// The bounds of json.hpp: copies share one byte budget, no operation nests
+// the document deeper than max_json_depth, and the walks that check it stop
+// at the limit.
+TEST(JsonPatch, CopiesThatDoubleTheDocumentStopAtTheCopyBudget) {
+  bj::value target = j(R"({"x":["0123456789012345678901234567890123456789"]})");
+  bj::array bomb;
+  for (int i = 0; i < 40; ++i) bomb.push_back(j(R"({"op":"copy","from":"/x","path":"/x/-"})"));
+  auto applied = apply_json_patch(target, bomb);
+  ASSERT_FALSE(applied);
+  EXPECT_NE(applied.error().find("would add more than 3145728 bytes"), std::string::npos) << applied.error();
+  EXPECT_LT(measure_json(target, max_json_depth, static_cast<std::size_t>(-1)).bytes, 2 * max_json_patch_copy_bytes);
+}
+
+TEST(JsonPatch, NoOperationNestsDeeperThanTheLimit) {
+  std::string deep = "1";
+  for (std::size_t i = 0; i < max_json_depth - 1; ++i) deep = "[" + deep + "]";
+  bj::value target = j(R"({"a":{}})");
+  auto at_limit = apply_json_patch(target, j(R"([{"op":"add","path":"/b","value":)" + deep + "}]"));
+  EXPECT_TRUE(at_limit) << at_limit.error();
+  auto over = apply_json_patch(target, j(R"([{"op":"add","path":"/a/b","value":)" + deep + "}]"));
+  ASSERT_FALSE(over);
+  EXPECT_NE(over.error().find("deeper than 256 levels"), std::string::npos) << over.error();
+  auto moved = apply_json_patch(target, j(R"([{"op":"move","from":"/b","path":"/a/b"}])"));
+  ASSERT_FALSE(moved);
+  EXPECT_NE(moved.error().find("deeper than 256 levels"), std::string::npos) << moved.error();
+  auto copied = apply_json_patch(target, j(R"([{"op":"copy","from":"/b","path":"/a/c"}])"));
+  ASSERT_FALSE(copied);
+  EXPECT_NE(copied.error().find("deeper than 256 levels"), std::string::npos) << copied.error();
+}
+
+TEST(JsonPatch, MoreThanTenThousandOperationsAreRefused) {
+  bj::value target = j(R"({"a":1})");
+  bj::array ops(max_json_patch_operations + 1, j(R"({"op":"test","path":"/a","value":1})"));
+  auto applied = apply_json_patch(target, ops);
+  ASSERT_FALSE(applied);
+  EXPECT_NE(applied.error().find("maximum operations"), std::string::npos);
+  ops.pop_back();
+  EXPECT_TRUE(apply_json_patch(target, ops));
+}
+
+TEST(Json, MeasureStopsAtItsLimitsAndParseAcceptsTheDepthLimit) {
+  std::string deep = "0";
+  for (int i = 0; i < 300; ++i) deep = "[" + deep + "]";
+  boost::system::error_code ec;
+  bj::value v = parse_json(deep, ec, max_stored_json_depth);
+  ASSERT_FALSE(ec) << ec.message();
+  auto e = measure_json(v, max_json_depth, static_cast<std::size_t>(-1));
+  EXPECT_FALSE(e.within);
+  EXPECT_EQ(e.depth, max_json_depth + 1);  // stopped one level past the limit
+  EXPECT_TRUE(measure_json(v, 300, static_cast<std::size_t>(-1)).within);
+  parse_json(deep, ec);
+  EXPECT_TRUE(ec);  // a request body 300 deep
+  EXPECT_FALSE(measure_json(v, 1000, 100).within);
 }
 
 TEST(JsonPatch, AppliesOperationsInSequence) {

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Requests that used to take the local API server down, sent through its real
+HTTPS API as any client could send them: a JSON patch whose copies double the
+object per operation, objects nested deeper than the server can later load,
+and bodies and objects larger than the real API server accepts. Each must get
+a Kubernetes Status error, leave the stored object as it was, and leave the
+server serving (and able to restart from its database).
+
+Usage: /usr/bin/python3 hardening_test.py /path/to/krt [unittest args...]
+"""
+
+import json
+import os
+import ssl
+import sys
+import unittest
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from localplane import LocalPlane  # noqa: E402
+
+KRT = None
+NS = "default"
+
+
+def nested(levels, leaf="x"):
+    """An object nested `levels` deep: {"a": {"a": ... leaf}}."""
+    v = leaf
+    for _ in range(levels):
+        v = {"a": v}
+    return v
+
+
+class HardeningTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.lp = LocalPlane(KRT).start()
+        cls.ctx = ssl.create_default_context(cafile=cls.lp.ca_file())
+        cls.token = cls.lp.token()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.lp.cleanup()
+
+    def request(self, method, path, body=None, content_type="application/json", raw=None):
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        req = urllib.request.Request(self.lp.url + path, data=data, method=method)
+        req.add_header("Authorization", "Bearer " + self.token)
+        req.add_header("Accept", "application/json")
+        if data is not None:
+            req.add_header("Content-Type", content_type)
+        try:
+            with urllib.request.urlopen(req, context=self.ctx, timeout=60) as r:
+                return r.status, json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as e:
+            text = e.read()
+            try:
+                return e.code, json.loads(text)
+            except ValueError:
+                self.fail("%s %s: %d with a body that is not JSON: %r" % (method, path, e.code, text[:200]))
+
+    def cm_path(self, name=""):
+        return "/api/v1/namespaces/%s/configmaps%s" % (NS, "/" + name if name else "")
+
+    def create_cm(self, name, **fields):
+        obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}}
+        obj.update(fields)
+        return self.request("POST", self.cm_path(), obj)
+
+    def assert_status(self, got, code, reason, *fragments):
+        status, body = got
+        self.assertEqual(status, code, body)
+        self.assertEqual(body.get("kind"), "Status", body)
+        self.assertEqual(body.get("reason"), reason, body)
+        for f in fragments:
+            self.assertIn(f, body.get("message", ""))
+
+    def assert_serving(self):
+        status, body = self.request("GET", "/api/v1/namespaces/" + NS)
+        self.assertEqual(status, 200, body)
+
+    def test_a_json_patch_whose_copies_double_the_object_is_refused(self):
+        # 40 copies of an array into itself: 2^40 times the array. The real
+        # server stops copies at 3 MiB in total (JSONPatchMaxCopyBytes).
+        code, _ = self.create_cm("bomb", x=["y" * 10] * 80)
+        self.assertEqual(code, 201)
+        bomb = [{"op": "copy", "from": "/x", "path": "/x/-"}] * 40
+        for query in ("?dryRun=All", ""):
+            self.assert_status(self.request("PATCH", self.cm_path("bomb") + query, bomb, "application/json-patch+json"),
+                               422, "Invalid", "would add more than 3145728 bytes")
+        self.assert_serving()
+        code, obj = self.request("GET", self.cm_path("bomb"))
+        self.assertEqual(code, 200)
+        self.assertEqual(len(obj["x"]), 80)
+        # A few copies within the budget still apply.
+        code, obj = self.request("PATCH", self.cm_path("bomb"), bomb[:3], "application/json-patch+json")
+        self.assertEqual(code, 200, obj)
+        self.assertEqual(len(obj["x"]), 83)
+
+    def test_a_json_patch_of_more_than_10000_operations_is_413(self):
+        code, _ = self.create_cm("many-ops", data={"k": "v"})
+        self.assertEqual(code, 201)
+        ops = [{"op": "test", "path": "/data/k", "value": "v"}] * 10001
+        self.assert_status(self.request("PATCH", self.cm_path("many-ops"), ops, "application/json-patch+json"),
+                           413, "RequestEntityTooLarge", "maximum operations in a JSON patch is 10000, got 10001")
+        code, _ = self.request("PATCH", self.cm_path("many-ops"), ops[:10000], "application/json-patch+json")
+        self.assertEqual(code, 200)
+
+    def test_deep_objects_are_accepted_to_256_levels_and_reload_after_a_restart(self):
+        # 100 levels: legitimate (CRD schemas nest this deep), and once refused
+        # by a 32-level parser limit.
+        code, body = self.create_cm("deep", x=nested(100))
+        self.assertEqual(code, 201, body)
+        # Two patches that each stay within the limit must not build an object
+        # beyond it: the second one would put 200 levels under 100.
+        deep_path = "/x" + "/a" * 99
+        self.assert_status(self.request("PATCH", self.cm_path("deep"),
+                                        [{"op": "add", "path": deep_path + "/b", "value": nested(200)}],
+                                        "application/json-patch+json"),
+                           422, "Invalid", "deeper than 256 levels")
+        # Nor by copying the object into itself, or moving it deeper.
+        self.assert_status(self.request("PATCH", self.cm_path("deep"),
+                                        [{"op": "add", "path": "/y", "value": nested(100)},
+                                         {"op": "copy", "from": "/x", "path": "/y" + "/a" * 99 + "/c"},
+                                         {"op": "copy", "from": "/y", "path": deep_path + "/c"}],
+                                        "application/json-patch+json"),
+                           422, "Invalid", "deeper than 256 levels")
+        self.assert_status(self.request("PATCH", self.cm_path("deep"),
+                                        [{"op": "add", "path": "/y", "value": nested(100)},
+                                         {"op": "add", "path": "/z", "value": nested(100)},
+                                         {"op": "move", "from": "/y", "path": "/z" + "/a" * 99 + "/m"},
+                                         {"op": "move", "from": "/z", "path": deep_path + "/m"}],
+                                        "application/json-patch+json"),
+                           422, "Invalid", "deeper than 256 levels")
+        # A merge patch nests no deeper than its body, which the parser bounds.
+        self.assert_status(self.request("PATCH", self.cm_path("deep"), {"y": nested(300)},
+                                        "application/merge-patch+json"),
+                           400, "BadRequest")
+        self.lp.stop()
+        self.lp.start()
+        code, obj = self.request("GET", self.cm_path("deep"))
+        self.assertEqual(code, 200, obj)
+        self.assertEqual(obj["x"], nested(100))
+        self.assertNotIn("y", obj)
+
+    def test_bodies_and_objects_larger_than_the_real_server_accepts_are_413(self):
+        big = b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"huge"},"data":{"k":"' + \
+            b"x" * (3 * 1024 * 1024) + b'"}}'
+        self.assert_status(self.request("POST", self.cm_path(), raw=big), 413, "RequestEntityTooLarge",
+                           "limit is 3145728")
+        self.assert_status(self.create_cm("two-mb", data={"k": "x" * (2 * 1024 * 1024)}), 413,
+                           "RequestEntityTooLarge", "request is too large")
+        code, _ = self.create_cm("one-mb", data={"k": "x" * (1024 * 1024)})
+        self.assertEqual(code, 201)
+        self.assert_status(self.request("PATCH", self.cm_path("one-mb"), {"data": {"k2": "x" * (1024 * 1024)}},
+                                        "application/merge-patch+json"),
+                           413, "RequestEntityTooLarge", "request is too large")
+        # Repeated updates of a large object are bounded too (each one is
+        # checked), and the object can still be edited and deleted.
+        code, _ = self.request("PATCH", self.cm_path("one-mb"), {"data": {"small": "1"}},
+                               "application/merge-patch+json")
+        self.assertEqual(code, 200)
+        code, _ = self.request("DELETE", self.cm_path("one-mb"))
+        self.assertEqual(code, 200)
+        self.assert_serving()
+
+
+if __name__ == "__main__":
+    KRT = sys.argv.pop(1)
+    unittest.main(verbosity=2)
