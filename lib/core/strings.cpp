@@ -1,9 +1,13 @@
 #include "lib/core/strings.hpp"
 
+#include <sys/random.h>
+#include <sys/types.h>
+
 #include <array>
+#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
-#include <random>
+#include <system_error>
 
 namespace krt {
 namespace {
@@ -200,14 +204,43 @@ std::string env_or(const char* name, std::string fallback) {
   return v != nullptr && *v != '\0' ? std::string(v) : fallback;
 }
 
+std::string random_bytes(std::size_t n) {
+  std::string out(n, '\0');
+  std::size_t done = 0;
+  while (done < n) {
+    ssize_t got = ::getrandom(out.data() + done, n - done, 0);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      throw std::system_error(errno, std::generic_category(), "getrandom");
+    }
+    done += static_cast<std::size_t>(got);
+  }
+  return out;
+}
+
 std::string random_suffix(std::size_t n) {
   static constexpr std::string_view alphabet = "bcdfghjklmnpqrstvwxz2456789";
-  thread_local std::mt19937_64 gen{std::random_device{}()};
-  std::uniform_int_distribution<std::size_t> pick(0, alphabet.size() - 1);
+  // Bytes at or above the largest multiple of the alphabet's size are
+  // rejected, so every character is equally likely.
+  constexpr unsigned usable = 256 / alphabet.size() * alphabet.size();
   std::string out;
   out.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) out += alphabet[pick(gen)];
+  while (out.size() < n) {
+    for (unsigned char c : random_bytes(n - out.size() + 8)) {
+      if (c >= usable) continue;
+      out += alphabet[c % alphabet.size()];
+      if (out.size() == n) break;
+    }
+  }
   return out;
+}
+
+bool constant_time_equal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  // Keep the compiler from turning the loop into an early-exit comparison.
+  return *static_cast<volatile unsigned char*>(&diff) == 0;
 }
 
 }  // namespace krt

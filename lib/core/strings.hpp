@@ -29,8 +29,19 @@ std::string to_lower(std::string_view s);
 std::string repair_utf8(std::string_view s);
 bool valid_utf8(std::string_view s);
 
-// Lower-case alphanumerics from a per-thread generator (object name suffixes).
+// `n` bytes from the OS CSPRNG (getrandom(2), blocking only until the kernel's
+// pool is first initialised). Every secret, token, key and UID comes from here.
+// Throws std::system_error if the kernel refuses (no fallback to anything weaker).
+std::string random_bytes(std::size_t n);
+
+// `n` characters of [bcdfghjklmnpqrstvwxz2456789] (Kubernetes' generateName
+// alphabet, no vowels so no words) drawn uniformly from random_bytes: object
+// name suffixes and, 48 and 64 long, the local plane's admin token and token
+// signing key (about 4.75 bits each).
 std::string random_suffix(std::size_t n);
+
+// Equality whose time depends only on the lengths, for comparing secrets.
+bool constant_time_equal(std::string_view a, std::string_view b);
 
 // The environment variable `name`, or `fallback` when it is unset or empty.
 std::string env_or(const char* name, std::string fallback);

@@ -7,7 +7,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <sstream>
 
 #include "lib/core/strings.hpp"
@@ -66,8 +65,10 @@ bool flag(const net::http_request& req, std::string_view name) {
 }
 
 std::string new_uid() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::uint64_t a = rng(), b = rng();
+  std::string r = random_bytes(16);
+  std::uint64_t a = 0, b = 0;
+  std::memcpy(&a, r.data(), 8);
+  std::memcpy(&b, r.data() + 8, 8);
   a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
   b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // RFC 4122 variant
   char buf[37];
@@ -404,7 +405,7 @@ awaitable<void> api_server::handle(net::http_request& req, net::response_writer&
   std::string_view auth = req.header("authorization");
   if (auth.size() > 7 && to_lower(auth.substr(0, 7)) == "bearer ") {
     std::string_view token = trim(auth.substr(7));
-    if (token == admin_token_) {
+    if (constant_time_equal(token, admin_token_)) {
       cx.user = user_info{"admin", {"system:masters", "system:authenticated"}, true};
     } else if (auto sa = authenticate_token(token)) {
       cx.user = std::move(*sa);

@@ -6,7 +6,7 @@ and bodies and objects larger than the real API server accepts. Each must get
 a Kubernetes Status error, leave the stored object as it was, and leave the
 server serving (and able to restart from its database).
 
-Usage: /usr/bin/python3 hardening_test.py /path/to/krt [unittest args...]
+Usage: /usr/bin/python3 hardening_test.py /path/to/krt /path/to/libfixed_getrandom.so [unittest args...]
 """
 
 import json
@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from localplane import LocalPlane  # noqa: E402
 
 KRT = None
+FIXED_GETRANDOM = None
 NS = "default"
 
 
@@ -166,6 +167,54 @@ class HardeningTest(unittest.TestCase):
         self.assert_serving()
 
 
+class SecretsComeFromTheKernelTest(unittest.TestCase):
+    """The admin token, the token signing key, UIDs and generated names come
+    from getrandom(2). Run with a getrandom that returns only zeros, they must
+    be exactly what zeros map to: a value that is not came from elsewhere (a
+    generator seeded with 32 bits was, and its seed could be recovered)."""
+
+    def start(self, preload):
+        env = dict(os.environ)
+        if preload:
+            env["LD_PRELOAD"] = FIXED_GETRANDOM
+            # A sanitizer runtime must come first among the loaded libraries.
+            env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0").lstrip(":")
+        saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(env)
+        try:
+            lp = LocalPlane(KRT).start()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        self.addCleanup(lp.cleanup)
+        return lp
+
+    def create_named(self, lp):
+        r = lp.kubectl("create", "-o", "json", "-f", "-", input=json.dumps(
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "g-", "namespace": "default"}}))
+        return json.loads(r.stdout)["metadata"]
+
+    def test_with_zeros_from_the_kernel_every_secret_is_the_zero_value(self):
+        lp = self.start(preload=True)
+        self.assertEqual(lp.token(), "b" * 48)
+        with open(os.path.join(lp.state_dir, "pki", "token.key")) as f:
+            self.assertEqual(f.read().strip(), "b" * 64)
+        meta = self.create_named(lp)
+        self.assertEqual(meta["uid"], "00000000-0000-4000-8000-000000000000")
+        self.assertEqual(meta["name"], "g-bbbbb")
+
+    def test_normally_two_planes_share_nothing(self):
+        a, b = self.start(preload=False), self.start(preload=False)
+        alphabet = set("bcdfghjklmnpqrstvwxz2456789")
+        for lp in (a, b):
+            self.assertEqual(len(lp.token()), 48)
+            self.assertLessEqual(set(lp.token()), alphabet)
+        self.assertNotEqual(a.token(), b.token())
+        self.assertNotEqual(self.create_named(a)["uid"], self.create_named(b)["uid"])
+
+
 if __name__ == "__main__":
     KRT = sys.argv.pop(1)
+    FIXED_GETRANDOM = os.path.abspath(sys.argv.pop(1))
     unittest.main(verbosity=2)
