@@ -39,10 +39,28 @@ std::shared_ptr<const T> object_as(const decoded_object& d) {
   return std::static_pointer_cast<const T>(d.object);
 }
 
+// An object the server sent that is well-formed JSON but not a valid object
+// of the type (a field of the wrong type, a malformed ObjectMeta): its
+// identity, read leniently, and why it failed.
+struct undecodable_object {
+  std::string namespace_;
+  std::string name;
+  std::string resource_version;
+  std::string error;
+};
+
 struct decoded_list {
   list_meta meta;
   std::vector<decoded_object> items;
+  // Items left out because they do not decode; one bad object must not hide
+  // the rest of the list from a controller.
+  std::vector<undecodable_object> skipped;
 };
+
+// The identity of an object in `text` (its metadata's namespace, name and
+// resourceVersion, each read only if it is a string), for reporting an object
+// that does not decode. False if `text` is not a JSON object.
+bool read_identity(std::string_view text, undecodable_object& out);
 
 // Decode a response body (padding is added to `body` if missing).
 json::result<decoded_object> decode_object(const type_codec& codec, std::string& body);

@@ -1,6 +1,9 @@
 #include "lib/kube/informer.hpp"
 
+#include "lib/obs/log.hpp"
+
 #include <random>
+#include <string>
 #include <unordered_set>
 
 namespace krt::kube {
@@ -42,6 +45,7 @@ awaitable<result<void>> informer_base::list_and_replace() {
   lo.field_selector = opts_.field_selector;
   lo.limit = opts_.page_size;
   std::vector<decoded_object> items;
+  std::unordered_set<std::string> skipped;  // keys of undecodable items: their cached version stays
   std::string rv;
   for (;;) {
     auto body = co_await client_.list(*codec_.res, opts_.namespace_, lo);
@@ -49,6 +53,10 @@ awaitable<result<void>> informer_base::list_and_replace() {
     auto page = decode_list(codec_, *body);
     if (!page) co_return fail(errc::decode, "list of " + codec_.res->plural + ": " + page.error().describe());
     for (auto& it : page->items) items.push_back(std::move(it));
+    for (const auto& u : page->skipped) {
+      report(u);
+      skipped.insert(u.namespace_.empty() ? u.name : u.namespace_ + "/" + u.name);
+    }
     if (rv.empty()) rv = page->meta.resource_version;
     if (page->meta.continue_token.empty()) {
       rv = page->meta.resource_version;
@@ -75,7 +83,7 @@ awaitable<result<void>> informer_base::list_and_replace() {
     }
   }
   for (const auto& key : store_.keys()) {
-    if (listed.count(key)) continue;
+    if (listed.count(key) || skipped.count(key)) continue;
     auto gone = store_.erase(key);
     for (auto& h : handlers_)
       if (h.on_delete) h.on_delete(gone);
@@ -88,8 +96,38 @@ awaitable<result<void>> informer_base::list_and_replace() {
   co_return result<void>{};
 }
 
+void informer_base::report(const undecodable_object& u) {
+  std::string key = u.namespace_.empty() ? u.name : u.namespace_ + "/" + u.name;
+  auto [it, fresh] = reported_.try_emplace(key, u.resource_version);
+  if (!fresh && it->second == u.resource_version) return;
+  it->second = u.resource_version;
+  ++stats_.undecodable;
+  if (reported_.size() > 10000) reported_.clear();  // bounded; at worst a repeat report
+  if (opts_.on_undecodable) {
+    opts_.on_undecodable(u);
+    return;
+  }
+  static const obs::logger log("informer");
+  log.warn("left out an object that does not decode; fix or delete it",
+           {{"resource", codec_.res->plural}, {"namespace", u.namespace_}, {"name", u.name},
+            {"resourceVersion", u.resource_version}, {"error", u.error}});
+}
+
 void informer_base::apply(const watch_event& ev) {
   ++stats_.events;
+  if (ev.undecodable) {
+    report(*ev.undecodable);
+    if (ev.type == event_type::deleted) {
+      // Gone from the server: the version we hold goes too.
+      const auto& u = *ev.undecodable;
+      auto gone = store_.erase(u.namespace_.empty() ? u.name : u.namespace_ + "/" + u.name);
+      if (gone)
+        for (auto& h : handlers_)
+          if (h.on_delete) h.on_delete(gone);
+    }
+    if (!ev.resource_version.empty()) rv_ = ev.resource_version;
+    return;
+  }
   switch (ev.type) {
     case event_type::added:
     case event_type::modified: {

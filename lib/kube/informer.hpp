@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 #include "lib/kube/client.hpp"
 #include "lib/kube/store.hpp"
@@ -36,6 +37,12 @@ struct informer_options {
   std::chrono::seconds watch_timeout_max{600};
   std::chrono::milliseconds backoff_initial{200};
   std::chrono::milliseconds backoff_max{30000};
+  // Called for each object the server sends that does not decode as the
+  // type (once per object and resourceVersion). The informer leaves it out of
+  // its cache (an earlier version stays) and goes on with the rest: one bad
+  // object must not stop a controller from seeing every other. Unset, a
+  // warning is logged.
+  std::function<void(const undecodable_object&)> on_undecodable;
 };
 
 struct informer_handlers {
@@ -51,6 +58,7 @@ struct informer_stats {
   std::uint64_t events = 0;
   std::uint64_t bookmarks = 0;
   std::uint64_t failures = 0;
+  std::uint64_t undecodable = 0;  // objects left out because they do not decode
 };
 
 class informer_base {
@@ -76,6 +84,7 @@ class informer_base {
   // Watches until the stream needs a relist (returns true) or fails (false).
   awaitable<bool> watch_once(std::chrono::milliseconds& backoff);
   void apply(const watch_event& ev);
+  void report(const undecodable_object& u);
   awaitable<void> sleep_backoff(std::chrono::milliseconds& backoff);
 
   client& client_;
@@ -88,6 +97,9 @@ class informer_base {
   std::unique_ptr<reactor::event> synced_event_;
   informer_stats stats_;
   std::string last_error_;
+  // namespace/name -> the resourceVersion last reported as undecodable, so a
+  // relist does not report the same object again.
+  std::unordered_map<std::string, std::string> reported_;
 };
 
 // Typed facade over informer_base.

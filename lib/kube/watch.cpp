@@ -60,6 +60,48 @@ json::result<void> decode_object_for(event_type t, const type_codec& codec, json
 
 }  // namespace
 
+namespace {
+
+// A line that did not decode: if it is a well-formed added, modified or
+// deleted event whose object is merely not a valid object of the type, the
+// event is reported as undecodable (the stream goes on); anything else is a
+// broken stream.
+std::optional<watch_event> undecodable_event(std::string_view line, std::string error) {
+  std::string copy(line);
+  std::optional<event_type> type;
+  std::string object_text;
+  auto r = json::parse(copy, [&](json::od::value root) {
+    return json::for_each_field(root, [&](std::string_view k, json::od::value f) -> json::result<void> {
+      if (k == "type") {
+        std::string t;
+        if (auto tr = json::read(f, t); !tr) return tr;
+        type = parse_type(t);
+        return {};
+      }
+      if (k == "object") {
+        json::od::object obj;
+        if (auto e = f.get_object().get(obj)) return unexpected(json::from_simdjson(e));
+        std::string_view raw;
+        if (auto e = obj.raw_json().get(raw)) return unexpected(json::from_simdjson(e));
+        object_text = std::string(raw);
+      }
+      return {};
+    });
+  });
+  if (!r || !type || object_text.empty()) return std::nullopt;
+  if (*type != event_type::added && *type != event_type::modified && *type != event_type::deleted) return std::nullopt;
+  undecodable_object u;
+  u.error = std::move(error);
+  if (!read_identity(object_text, u)) return std::nullopt;
+  watch_event ev;
+  ev.type = *type;
+  ev.resource_version = u.resource_version;
+  ev.undecodable = std::move(u);
+  return ev;
+}
+
+}  // namespace
+
 result<std::optional<watch_event>> watch_decoder::next() {
   auto line = lines_.next_line();
   if (!line) {
@@ -92,7 +134,10 @@ result<std::optional<watch_event>> watch_decoder::next() {
       return {};
     });
   });
-  if (!r) return fail(errc::decode, "malformed watch event: " + r.error().describe());
+  if (!r) {
+    if (auto u = undecodable_event(*line, r.error().describe())) return std::optional<watch_event>{std::move(*u)};
+    return fail(errc::decode, "malformed watch event: " + r.error().describe());
+  }
   if (!type) return fail(errc::decode, "watch event without a type");
   if (!have_object) return fail(errc::decode, "watch event without an object");
   if (!deferred.empty()) {
@@ -100,7 +145,10 @@ result<std::optional<watch_event>> watch_decoder::next() {
     // prepare(); its padding is the rest of the buffer.
     auto dr = json::parse_padded(deferred, lines_.readable_from(deferred),
                                  [&](json::od::value v) { return decode_object_for(*type, codec_, v, ev); });
-    if (!dr) return fail(errc::decode, "malformed watch event: " + dr.error().describe());
+    if (!dr) {
+      if (auto u = undecodable_event(*line, dr.error().describe())) return std::optional<watch_event>{std::move(*u)};
+      return fail(errc::decode, "malformed watch event: " + dr.error().describe());
+    }
   }
   ev.type = *type;
   return std::optional<watch_event>{std::move(ev)};

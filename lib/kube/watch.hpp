@@ -26,6 +26,9 @@ struct watch_event {
   decoded_object object;          // added, modified, deleted
   std::string resource_version;   // every event but error
   error status;                   // error events
+  // Set (with `type` and `resource_version`) instead of `object` when the
+  // event is well-formed but its object does not decode as the type.
+  std::optional<undecodable_object> undecodable;
 };
 
 // Bytes in, events out; no I/O.

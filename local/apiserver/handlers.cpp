@@ -52,6 +52,98 @@ std::optional<api_server::outcome> out_of_bounds(const resource_info& r, std::st
                             std::to_string(max_object_bytes) + " bytes)")};
 }
 
+// ObjectMeta as the real server checks it on every write (ValidateObjectMeta
+// in apimachinery's api/validation): the typed fields must have their types
+// (the real server fails to decode otherwise: 400), label keys and values and
+// annotation keys must be qualified names and valid values, annotations may
+// total at most 256 KiB (TotalAnnotationSizeLimitB), finalizers must be
+// qualified names, and an owner reference needs apiVersion, kind, name and
+// uid, with at most one controller (422). Every reader decodes ObjectMeta;
+// one malformed object used to stop every informer of its type.
+constexpr std::size_t max_annotation_bytes = 256 * 1024;
+
+std::optional<api_server::outcome> invalid_metadata(const resource_info& r, std::string_view name,
+                                                    const bj::object& obj) {
+  const bj::value* mv = obj.if_contains("metadata");
+  if (mv == nullptr || mv->is_null()) return std::nullopt;
+  auto type_error = [&](std::string_view field, std::string_view want) {
+    return api_server::outcome{
+        400, status_error(400, "BadRequest",
+                          r.kind + " in version \"" + r.version + "\" cannot be handled as a " + r.kind +
+                              ": metadata." + std::string(field) + " must be " + std::string(want))};
+  };
+  if (!mv->is_object()) return type_error("", "an object");
+  const bj::object& m = mv->get_object();
+  for (const char* f : {"name", "generateName", "namespace", "uid", "resourceVersion", "creationTimestamp",
+                        "deletionTimestamp", "selfLink"}) {
+    const bj::value* v = m.if_contains(f);
+    if (v != nullptr && !v->is_null() && !v->is_string()) return type_error(f, "a string");
+  }
+  for (const char* f : {"generation", "deletionGracePeriodSeconds"}) {
+    const bj::value* v = m.if_contains(f);
+    if (v != nullptr && !v->is_null() && !v->is_int64() && !v->is_uint64()) return type_error(f, "an integer");
+  }
+  std::vector<field_cause> causes;
+  auto bad = [&](std::string field, std::string_view value, std::string_view why) {
+    causes.push_back({"FieldValueInvalid", "Invalid value: \"" + std::string(value) + "\": " + std::string(why),
+                      "metadata." + field});
+  };
+  for (const char* f : {"labels", "annotations"}) {
+    const bj::value* v = m.if_contains(f);
+    if (v == nullptr || v->is_null()) continue;
+    if (!v->is_object()) return type_error(f, "a map of string keys to string values");
+    std::size_t total = 0;
+    for (const auto& kv : v->get_object()) {
+      if (!kv.value().is_string()) return type_error(std::string(f) + "." + std::string(kv.key()), "a string");
+      std::string_view key = kv.key();
+      if (auto e = label_key_error(key); !e.empty()) bad(f, key, e);
+      if (std::string_view(f) == "labels") {
+        if (auto e = label_value_error(kv.value().get_string()); !e.empty())
+          bad(std::string(f) + "." + std::string(key), kv.value().get_string(), e);
+      } else {
+        total += key.size() + kv.value().get_string().size();
+      }
+    }
+    if (total > max_annotation_bytes)
+      causes.push_back({"FieldValueTooLong",
+                        "Too long: must have at most " + std::to_string(max_annotation_bytes) + " bytes",
+                        "metadata.annotations"});
+  }
+  if (const bj::value* v = m.if_contains("finalizers"); v != nullptr && !v->is_null()) {
+    if (!v->is_array()) return type_error("finalizers", "a list of strings");
+    for (const auto& e : v->get_array()) {
+      if (!e.is_string()) return type_error("finalizers", "a list of strings");
+      if (auto err = label_key_error(e.get_string()); !err.empty()) bad("finalizers", e.get_string(), err);
+    }
+  }
+  if (const bj::value* v = m.if_contains("ownerReferences"); v != nullptr && !v->is_null()) {
+    if (!v->is_array()) return type_error("ownerReferences", "a list of owner references");
+    int controllers = 0;
+    for (std::size_t i = 0; i < v->get_array().size(); ++i) {
+      const auto& e = v->get_array()[i];
+      std::string at = "ownerReferences[" + std::to_string(i) + "]";
+      if (!e.is_object()) return type_error(at, "an owner reference object");
+      const auto& o = e.get_object();
+      for (const char* f : {"apiVersion", "kind", "name", "uid"}) {
+        const bj::value* x = o.if_contains(f);
+        if (x != nullptr && !x->is_null() && !x->is_string()) return type_error(at + "." + f, "a string");
+        if (x == nullptr || !x->is_string() || x->get_string().empty())
+          causes.push_back({"FieldValueRequired", "Required value", "metadata." + at + "." + f});
+      }
+      for (const char* f : {"controller", "blockOwnerDeletion"}) {
+        const bj::value* x = o.if_contains(f);
+        if (x != nullptr && !x->is_null() && !x->is_bool()) return type_error(at + "." + f, "a boolean");
+        if (x != nullptr && x->is_bool() && x->get_bool() && std::string_view(f) == "controller") ++controllers;
+      }
+    }
+    if (controllers > 1)
+      causes.push_back({"FieldValueInvalid", "Invalid value: only one reference can have Controller set to true",
+                        "metadata.ownerReferences"});
+  }
+  if (causes.empty()) return std::nullopt;
+  return invalid(r, name, causes);
+}
+
 std::string media_type(std::string_view content_type) {
   auto semi = content_type.find(';');
   return to_lower(trim(content_type.substr(0, semi)));
@@ -640,6 +732,7 @@ awaitable<api_server::outcome> api_server::do_create(context& cx) {
   if (const auto* k = obj.if_contains("kind"); k != nullptr && k->is_string() && std::string_view(k->as_string()) != r.kind)
     co_return bad_request("the kind in the data (" + std::string(k->as_string()) + ") does not match the expected kind (" +
                           r.kind + ")");
+  if (auto bad = invalid_metadata(r, meta_string(obj, "name"), obj)) co_return std::move(*bad);
   obj["apiVersion"] = r.group_version();
   obj["kind"] = r.kind;
   auto& meta = metadata_of(obj);
@@ -825,6 +918,7 @@ awaitable<api_server::outcome> api_server::do_update(context& cx, bool patch) {
       co_return conflict(r, cx.t.name, "the object has been modified; please apply your changes to the latest version and try again");
   }
   bj::object obj = std::move(next.as_object());
+  if (auto bad = invalid_metadata(r, cx.t.name, obj)) co_return std::move(*bad);
   const bj::object& old = current->object;
   if (cx.t.sub == "status") {
     bj::object merged = old;

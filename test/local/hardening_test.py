@@ -33,7 +33,9 @@ def nested(levels, leaf="x"):
     return v
 
 
-class HardeningTest(unittest.TestCase):
+class ApiTest(unittest.TestCase):
+    """A plane of its own per class, and raw HTTPS requests to it as the admin."""
+
     @classmethod
     def setUpClass(cls):
         cls.lp = LocalPlane(KRT).start()
@@ -81,6 +83,8 @@ class HardeningTest(unittest.TestCase):
         status, body = self.request("GET", "/api/v1/namespaces/" + NS)
         self.assertEqual(status, 200, body)
 
+
+class HardeningTest(ApiTest):
     def test_a_json_patch_whose_copies_double_the_object_is_refused(self):
         # 40 copies of an array into itself: 2^40 times the array. The real
         # server stops copies at 3 MiB in total (JSONPatchMaxCopyBytes).
@@ -165,6 +169,52 @@ class HardeningTest(unittest.TestCase):
         code, _ = self.request("DELETE", self.cm_path("one-mb"))
         self.assertEqual(code, 200)
         self.assert_serving()
+
+
+class ObjectMetaIsValidatedTest(ApiTest):
+    """Malformed ObjectMeta is refused as the real server refuses it: wrong
+    types with 400 (it cannot decode them), bad contents with 422. One such
+    object used to stop every informer of its type in every namespace."""
+
+    def test_wrong_types_are_400_on_create_and_patch(self):
+        for name, meta in (("labels-number", {"labels": {"x": 5}}),
+                           ("annotations-list", {"annotations": ["a"]}),
+                           ("finalizers-string", {"finalizers": "nope"}),
+                           ("owners-object", {"ownerReferences": {}}),
+                           ("owner-uid-number", {"ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap",
+                                                                      "name": "o", "uid": 7}]}),
+                           ("generation-string", {"generation": "1"})):
+            meta = dict(meta, name=name)
+            got = self.request("POST", self.cm_path(), {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta})
+            self.assert_status(got, 400, "BadRequest", "metadata.")
+            code, _ = self.request("GET", self.cm_path(name))
+            self.assertEqual(code, 404, name)
+        code, _ = self.create_cm("meta-patch", metadata={"name": "meta-patch", "labels": {"ok": "yes"}})
+        self.assertEqual(code, 201)
+        self.assert_status(self.request("PATCH", self.cm_path("meta-patch"), {"metadata": {"labels": {"x": 5}}},
+                                        "application/merge-patch+json"), 400, "BadRequest", "metadata.labels.x")
+        self.assert_status(self.request("PATCH", self.cm_path("meta-patch"),
+                                        [{"op": "replace", "path": "/metadata/labels", "value": [1]}],
+                                        "application/json-patch+json"), 400, "BadRequest", "metadata.labels")
+        code, obj = self.request("GET", self.cm_path("meta-patch"))
+        self.assertEqual(obj["metadata"]["labels"], {"ok": "yes"})
+
+    def test_bad_contents_are_422_with_the_field(self):
+        cases = (({"labels": {"a b": "v"}}, "metadata.labels"),
+                 ({"labels": {"k": "not valid!"}}, "metadata.labels.k"),
+                 ({"annotations": {"big": "x" * (256 * 1024 + 1)}}, "metadata.annotations"),
+                 ({"finalizers": ["not a name"]}, "metadata.finalizers"),
+                 ({"ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "o"}]},
+                  "metadata.ownerReferences[0].uid"),
+                 ({"ownerReferences": [{"apiVersion": "v1", "kind": "A", "name": "a", "uid": "1", "controller": True},
+                                       {"apiVersion": "v1", "kind": "B", "name": "b", "uid": "2",
+                                        "controller": True}]}, "metadata.ownerReferences"))
+        for i, (meta, field) in enumerate(cases):
+            meta = dict(meta, name="bad-%d" % i)
+            status, body = self.request("POST", self.cm_path(),
+                                        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta})
+            self.assertEqual(status, 422, body)
+            self.assertIn(field, [c.get("field") for c in body["details"]["causes"]], body)
 
 
 class SecretsComeFromTheKernelTest(unittest.TestCase):

@@ -44,6 +44,17 @@ void fake_api::put(const std::string& ns, const std::string& name, const std::st
   record(exists ? "MODIFIED" : "ADDED", json);
 }
 
+void fake_api::put_malformed(const std::string& ns, const std::string& name) {
+  std::string key = ns + "/" + name;
+  bool exists = objects_.count(key) > 0;
+  ++rv_;
+  auto json = encode(ns, name, "someone", rv_);
+  auto at = json.find("\"metadata\":{");
+  json.insert(at + 12, "\"labels\":{\"x\":5},");
+  objects_[key] = {rv_, json};
+  record(exists ? "MODIFIED" : "ADDED", json);
+}
+
 void fake_api::remove(const std::string& ns, const std::string& name) {
   std::string key = ns + "/" + name;
   auto it = objects_.find(key);

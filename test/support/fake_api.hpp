@@ -29,6 +29,9 @@ class fake_api {
   // delivered to open watches.
   void put(const std::string& ns, const std::string& name, const std::string& holder);
   void remove(const std::string& ns, const std::string& name);
+  // Adds or replaces an object that is well-formed JSON but not a valid
+  // Lease (a label whose value is a number), as a careless writer could.
+  void put_malformed(const std::string& ns, const std::string& name);
   // Forgets history: watches resuming from an older resourceVersion get 410.
   void compact();
   // Drops every open watch connection without finishing the response.

@@ -101,6 +101,56 @@ awaitable<void> list_then_watch(executor ex) {
   co_await f.shutdown();
 }
 
+// One object that does not decode (labels: {"x": 5}) in a list or a watch
+// must not stop the informer: it is left out and reported once, and every
+// other object still arrives.
+awaitable<void> skips_undecodable_objects(executor ex) {
+  fixture f(ex);
+  std::vector<std::string> reported;
+  informer_options o;
+  o.backoff_initial = std::chrono::milliseconds(1);
+  o.backoff_max = std::chrono::milliseconds(20);
+  o.page_size = 2;
+  o.on_undecodable = [&](const undecodable_object& u) {
+    reported.push_back(u.namespace_ + "/" + u.name + "@" + u.resource_version);
+    EXPECT_FALSE(u.error.empty());
+  };
+  f.inf = std::make_unique<informer_base>(*f.cl, codec_of<lease>(), o);
+  f.inf->add_handlers(f.rec.handlers());
+  f.api.put("ns", "good-1", "a");
+  f.api.put_malformed("ns", "bad-1");
+  f.api.put("ns", "good-2", "b");
+  f.tasks.spawn(f.inf->run(), "informer");
+  co_await f.inf->wait_synced();
+  EXPECT_EQ(cache_state(*f.inf), (std::map<std::string, std::string>{{"ns/good-1", "101"}, {"ns/good-2", "103"}}));
+  EXPECT_EQ(reported, std::vector<std::string>{"ns/bad-1@102"});
+
+  // In the watch: a bad object, then a good one that must still arrive.
+  f.api.put_malformed("ns", "bad-2");
+  f.api.put("ns", "good-3", "c");
+  EXPECT_TRUE(co_await wait_for(f.changed, [&] { return static_cast<bool>(f.inf->cache().get("ns/good-3")); }));
+  EXPECT_EQ(reported, (std::vector<std::string>{"ns/bad-1@102", "ns/bad-2@104"}));
+  // A good object turned bad keeps its last good version; deleting it removes it.
+  f.api.put_malformed("ns", "good-1");
+  f.api.remove("ns", "good-1");
+  EXPECT_TRUE(co_await wait_for(f.changed, [&] { return !f.inf->cache().get("ns/good-1"); }));
+  EXPECT_EQ(reported.size(), 3U);
+  EXPECT_EQ(f.inf->stats().undecodable, 3U);
+  // A relist reports nothing it already reported.
+  f.api.send_gone();
+  EXPECT_TRUE(co_await wait_for(f.changed, [&] { return f.inf->stats().relists_gone >= 1; }));
+  f.api.put("ns", "good-4", "d");
+  EXPECT_TRUE(co_await wait_for(f.changed, [&] { return static_cast<bool>(f.inf->cache().get("ns/good-4")); }));
+  EXPECT_EQ(f.inf->stats().undecodable, 3U);
+  EXPECT_EQ(f.inf->stats().failures, 0U);
+  co_await f.shutdown();
+}
+
+TEST(Informer, LeavesOutObjectsThatDoNotDecodeAndGoesOn) {
+  asio::io_context ctx{1};
+  run_on(ctx, skips_undecodable_objects(ctx.get_executor()));
+}
+
 TEST(Informer, ListsInPagesThenFollowsTheWatch) {
   asio::io_context ctx{1};
   run_on(ctx, list_then_watch(ctx.get_executor()));
