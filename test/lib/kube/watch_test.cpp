@@ -122,8 +122,8 @@ TEST(WatchDecoder, BadLinesAreErrorsNotCrashes) {
       "{\"type\":\"ADDED\"}\n",
       "{\"object\":{}}\n",
       "{\"type\":\"EXPLODED\",\"object\":{}}\n",
-      "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":7}}}\n",
       "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"x\"}}} trailing\n",
+      "{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":7}}}\n",
       "[1,2,3]\n",
   };
   for (const char* line : bad) {
@@ -135,6 +135,34 @@ TEST(WatchDecoder, BadLinesAreErrorsNotCrashes) {
       EXPECT_EQ(ev.error().code, errc::decode);
     }
   }
+}
+
+// A well-formed event whose object is not a valid object of the type is
+// reported as undecodable, with what of its identity can be read, and the
+// stream goes on (one bad object must not break every watch of its type).
+TEST(WatchDecoder, AnObjectThatDoesNotDecodeIsReportedAndTheStreamGoesOn) {
+  watch_decoder d(codec_of<lease>());
+  d.feed(std::string("{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"bad\",\"namespace\":\"ns\","
+         "\"resourceVersion\":\"9\",\"labels\":{\"x\":5}}}}\n"
+         "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":7}}}\n") +
+         R"({"type":"ADDED","object":)" + lease_json("good", "10", "h") + "}\n");
+  auto first = d.next();
+  ASSERT_TRUE(first && *first);
+  EXPECT_EQ((*first)->type, event_type::modified);
+  ASSERT_TRUE((*first)->undecodable);
+  EXPECT_EQ((*first)->undecodable->namespace_, "ns");
+  EXPECT_EQ((*first)->undecodable->name, "bad");
+  EXPECT_EQ((*first)->resource_version, "9");
+  EXPECT_NE((*first)->undecodable->error.find("labels"), std::string::npos) << (*first)->undecodable->error;
+  EXPECT_FALSE((*first)->object);
+  auto second = d.next();
+  ASSERT_TRUE(second && *second);
+  ASSERT_TRUE((*second)->undecodable);
+  EXPECT_EQ((*second)->undecodable->name, "");
+  auto third = d.next();
+  ASSERT_TRUE(third && *third);
+  EXPECT_FALSE((*third)->undecodable);
+  EXPECT_EQ((*third)->object.meta->name, "good");
 }
 
 TEST(WatchDecoder, OversizedEventIsAnError) {
