@@ -91,7 +91,145 @@ bool rule_allows(const bj::value& rule, std::string_view verb, const std::string
   return true;
 }
 
+// Whether a nonResourceURLs entry of an owner rule covers `url` ("*", the
+// exact path, or a "/prefix/*" the path starts with).
+bool url_covered(const bj::value* owner_urls, std::string_view url) {
+  if (owner_urls == nullptr || !owner_urls->is_array()) return false;
+  for (const auto& e : owner_urls->as_array()) {
+    if (!e.is_string()) continue;
+    std::string_view o = e.as_string();
+    if (o == "*" || o == url) return true;
+    if (o.ends_with("*") && url.starts_with(o.substr(0, o.size() - 1))) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> strings_of(const bj::value* list) {
+  std::vector<std::string> out;
+  if (list != nullptr && list->is_array())
+    for (const auto& e : list->as_array())
+      if (e.is_string()) out.emplace_back(e.as_string());
+  return out;
+}
+
+// The parts of `rule` that no rule of `owner` covers, one line each in the
+// real server's format ({APIGroups:["*"], Resources:["*"], Verbs:["*"]}). A
+// rule is broken down into single (group, resource, name, verb) grants as
+// Kubernetes' policy comparator does; a wildcard in the rule is covered only
+// by the same wildcard.
+std::vector<std::string> uncovered(const bj::value& rule, const std::vector<bj::value>& owner) {
+  std::vector<std::string> missing;
+  if (!rule.is_object()) return missing;
+  const auto& r = rule.as_object();
+  auto quoted = [](const std::string& s) { return "\"" + s + "\""; };
+  auto verbs = strings_of(r.if_contains("verbs"));
+  for (const auto& url : strings_of(r.if_contains("nonResourceURLs"))) {
+    for (const auto& verb : verbs) {
+      bool ok = std::any_of(owner.begin(), owner.end(), [&](const bj::value& o) {
+        return o.is_object() && contains(o.as_object().if_contains("verbs"), verb) &&
+               url_covered(o.as_object().if_contains("nonResourceURLs"), url);
+      });
+      if (!ok) missing.push_back("{NonResourceURLs:[" + quoted(url) + "], Verbs:[" + quoted(verb) + "]}");
+    }
+  }
+  auto names = strings_of(r.if_contains("resourceNames"));
+  if (names.empty()) names.emplace_back();
+  for (const auto& group : strings_of(r.if_contains("apiGroups")))
+    for (const auto& resource : strings_of(r.if_contains("resources")))
+      for (const auto& name : names)
+        for (const auto& verb : verbs) {
+          bool ok = std::any_of(owner.begin(), owner.end(),
+                                [&](const bj::value& o) { return rule_allows(o, verb, group, resource, name); });
+          if (ok) continue;
+          std::string line = "{APIGroups:[" + quoted(group) + "], Resources:[" + quoted(resource) + "]";
+          if (!name.empty()) line += ", ResourceNames:[" + quoted(name) + "]";
+          missing.push_back(line + ", Verbs:[" + quoted(verb) + "]}");
+        }
+  return missing;
+}
+
 }  // namespace
+
+std::vector<bj::value> api_server::rules_held(const user_info& user, const std::string& ns) const {
+  std::vector<bj::value> rules;
+  auto add_role = [&](const bj::object& binding, const std::string& binding_ns) {
+    const auto* subjects = binding.if_contains("subjects");
+    if (subjects == nullptr || !subjects->is_array()) return;
+    if (std::none_of(subjects->as_array().begin(), subjects->as_array().end(),
+                     [&](const bj::value& s) { return subject_matches(s, user); }))
+      return;
+    const auto* ref = binding.if_contains("roleRef");
+    if (ref == nullptr || !ref->is_object()) return;
+    std::string kind = str_at(ref->as_object(), "kind"), name = str_at(ref->as_object(), "name");
+    object_ptr role = kind == "ClusterRole" ? store_->get("rbac.authorization.k8s.io/clusterroles", "", name)
+                                            : store_->get("rbac.authorization.k8s.io/roles", binding_ns, name);
+    if (!role) return;
+    if (const auto* rs = role->object.if_contains("rules"); rs != nullptr && rs->is_array())
+      for (const auto& rule : rs->as_array()) rules.push_back(rule);
+  };
+  store_->list("rbac.authorization.k8s.io/clusterrolebindings", "", "", [&](const object_ptr& b) {
+    add_role(b->object, "");
+    return true;
+  });
+  if (!ns.empty())
+    store_->list("rbac.authorization.k8s.io/rolebindings", ns, "", [&](const object_ptr& b) {
+      add_role(b->object, ns);
+      return true;
+    });
+  return rules;
+}
+
+// Kubernetes refuses to let anyone grant permissions they do not hold
+// ("Privilege escalation prevention and bootstrapping" in its RBAC docs): a
+// Role or ClusterRole may be written only by a user who holds every rule in
+// it (in the role's namespace, or cluster-wide for a ClusterRole) or has the
+// `escalate` verb on it; a RoleBinding or ClusterRoleBinding only by a user
+// who holds every rule of the role it references (in the binding's scope) or
+// has the `bind` verb on that role.
+std::string api_server::escalation_error(const user_info& user, std::string_view plural, const std::string& ns,
+                                         const bj::object& obj) const {
+  auto has_verb = [&](std::string_view verb, std::string role_plural, std::string name, std::string scope) {
+    request_target t;
+    t.group = "rbac.authorization.k8s.io";
+    t.plural = std::move(role_plural);
+    t.name = std::move(name);
+    t.ns = std::move(scope);
+    return authorize(user, verb, t).empty();
+  };
+  std::string name = meta_string(obj, "name");
+  const bj::value* rules = nullptr;
+  object_ptr referenced;
+  if (plural == "roles" || plural == "clusterroles") {
+    if (has_verb("escalate", std::string(plural), name, ns)) return {};
+    rules = obj.if_contains("rules");
+  } else if (plural == "rolebindings" || plural == "clusterrolebindings") {
+    const auto* ref = obj.if_contains("roleRef");
+    if (ref == nullptr || !ref->is_object()) return {};  // validation reports it
+    std::string kind = str_at(ref->as_object(), "kind"), role = str_at(ref->as_object(), "name");
+    std::string role_plural = kind == "ClusterRole" ? "clusterroles" : "roles";
+    if (has_verb("bind", role_plural, role, ns)) return {};
+    referenced = kind == "ClusterRole" ? store_->get("rbac.authorization.k8s.io/clusterroles", "", role)
+                                       : store_->get("rbac.authorization.k8s.io/roles", ns, role);
+    if (!referenced)
+      return std::string(plural.substr(0, plural.size() - 1)) + " \"" + name + "\" is forbidden: " + kind +
+             " \"" + role + "\" not found, so the permissions it grants cannot be checked";
+    rules = referenced->object.if_contains("rules");
+  } else {
+    return {};
+  }
+  if (rules == nullptr || !rules->is_array()) return {};
+  auto held = rules_held(user, plural.starts_with("cluster") ? std::string() : ns);
+  std::vector<std::string> missing;
+  for (const auto& rule : rules->as_array())
+    for (auto& m : uncovered(rule, held)) missing.push_back(std::move(m));
+  if (missing.empty()) return {};
+  std::string groups;
+  for (const auto& g : user.groups) groups += (groups.empty() ? "\"" : " \"") + g + "\"";
+  std::string msg = std::string(plural) + ".rbac.authorization.k8s.io \"" + name + "\" is forbidden: user \"" +
+                    user.name + "\" (groups=[" + groups + "]) is attempting to grant RBAC permissions not currently held:";
+  for (const auto& m : missing) msg += "\n" + m;
+  return msg;
+}
 
 std::string api_server::issue_token(std::string_view ns, std::string_view service_account, std::string_view uid,
                                     std::chrono::seconds valid_for) {

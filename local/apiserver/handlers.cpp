@@ -828,6 +828,9 @@ awaitable<api_server::outcome> api_server::do_create(context& cx) {
     }
   }
   if (auto bad = out_of_bounds(r, name, obj)) co_return std::move(*bad);
+  if (!cx.user.admin && r.group == "rbac.authorization.k8s.io")
+    if (auto e = escalation_error(cx.user, r.plural, cx.t.ns, obj); !e.empty())
+      co_return outcome{403, status_error(403, "Forbidden", e, bj::object{{"name", name}, {"group", r.group}, {"kind", r.plural}})};
   if (dry_run(cx.req)) co_return outcome{201, std::move(obj)};
   auto w = co_await store_->write(event_type::added, r.storage_key, std::move(obj));
   if (!w) co_return outcome{500, status_error(500, "InternalError", w.error())};
@@ -965,6 +968,10 @@ awaitable<api_server::outcome> api_server::do_update(context& cx, bool patch) {
         for (const auto& f : adm.unknown_fields) cx.warnings.push_back("unknown field \\\"" + f.substr(1) + "\\\"");
     }
   }
+  if (!cx.user.admin && r.group == "rbac.authorization.k8s.io")
+    if (auto e = escalation_error(cx.user, r.plural, cx.t.ns, obj); !e.empty())
+      co_return outcome{403, status_error(403, "Forbidden", e,
+                                          bj::object{{"name", cx.t.name}, {"group", r.group}, {"kind", r.plural}})};
   co_return co_await commit_update(r, current, std::move(obj), dry_run(cx.req));
 }
 

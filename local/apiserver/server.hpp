@@ -128,6 +128,13 @@ class api_server {
   std::optional<user_info> authenticate_token(std::string_view token) const;
   // RBAC: empty when allowed, else the Forbidden message.
   std::string authorize(const user_info& user, std::string_view verb, const request_target& t) const;
+  // RBAC escalation prevention for a Role, ClusterRole, RoleBinding or
+  // ClusterRoleBinding `obj` being written in `ns`: empty when allowed, else
+  // the Forbidden message.
+  std::string escalation_error(const user_info& user, std::string_view plural, const std::string& ns,
+                               const bj::object& obj) const;
+  // Every PolicyRule the user holds in `ns` ("" for cluster scope only).
+  std::vector<bj::value> rules_held(const user_info& user, const std::string& ns) const;
   awaitable<outcome> commit_update(const resource_info& r, object_ptr current, bj::object next, bool dry_run);
   bool discovery(context& cx, outcome& out);
   void refresh_custom_resources();

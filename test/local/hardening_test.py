@@ -217,6 +217,113 @@ class ObjectMetaIsValidatedTest(ApiTest):
             self.assertIn(field, [c.get("field") for c in body["details"]["causes"]], body)
 
 
+class RbacEscalationTest(ApiTest):
+    """A service account that may write Roles and RoleBindings cannot grant
+    what it does not hold (Kubernetes' escalation prevention): with only the
+    controller's kind of rights, a Role with */*/* in another namespace, or a
+    binding of itself to a powerful ClusterRole, is a 403, and it cannot then
+    read that namespace's Secrets. `escalate` and `bind` lift the check."""
+
+    RBAC = "/apis/rbac.authorization.k8s.io/v1"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        t = cls()  # for the helpers
+        for ns in ("rbac-home", "rbac-victim"):
+            t.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+        t.request("POST", "/api/v1/namespaces/rbac-home/serviceaccounts",
+                  {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "writer"}})
+        t.request("POST", cls.RBAC + "/clusterroles", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "rbac-writer"},
+            "rules": [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"],
+                       "verbs": ["get", "create", "update", "patch"]},
+                      {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]})
+        t.request("POST", cls.RBAC + "/clusterroles", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "everything"},
+            "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]})
+        t.request("POST", cls.RBAC + "/clusterrolebindings", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": "rbac-writer"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "rbac-writer"},
+            "subjects": [{"kind": "ServiceAccount", "name": "writer", "namespace": "rbac-home"}]})
+        code, body = t.request("POST", "/api/v1/namespaces/rbac-home/serviceaccounts/writer/token",
+                               {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}})
+        assert code == 201, body
+        cls.sa_token = body["status"]["token"]
+
+    def as_writer(self, method, path, body):
+        admin, self.token = self.token, self.sa_token
+        try:
+            return self.request(method, path, body)
+        finally:
+            self.token = admin
+
+    def role(self, name, rules):
+        return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": name},
+                "rules": rules}
+
+    def binding(self, name, kind, role):
+        return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": name},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role},
+                "subjects": [{"kind": "ServiceAccount", "name": "writer", "namespace": "rbac-home"}]}
+
+    def test_a_role_or_binding_beyond_what_the_writer_holds_is_403(self):
+        roles = self.RBAC + "/namespaces/rbac-victim/roles"
+        bindings = self.RBAC + "/namespaces/rbac-victim/rolebindings"
+        self.assert_status(self.as_writer("POST", roles, self.role("all", [{"apiGroups": ["*"], "resources": ["*"],
+                                                                            "verbs": ["*"]}])),
+                           403, "Forbidden", "attempting to grant RBAC permissions not currently held",
+                           '{APIGroups:["*"], Resources:["*"], Verbs:["*"]}')
+        self.assert_status(self.as_writer("POST", roles, self.role("secrets", [{"apiGroups": [""],
+                                                                                "resources": ["secrets"],
+                                                                                "verbs": ["get"]}])),
+                           403, "Forbidden", '{APIGroups:[""], Resources:["secrets"], Verbs:["get"]}')
+        self.assert_status(self.as_writer("POST", bindings, self.binding("me-everything", "ClusterRole",
+                                                                          "everything")),
+                           403, "Forbidden", "not currently held")
+        code, _ = self.request("GET", "/api/v1/namespaces/rbac-victim/secrets")
+        self.assertEqual(code, 200)
+        admin, self.token = self.token, self.sa_token
+        try:
+            code, _ = self.request("GET", "/api/v1/namespaces/rbac-victim/secrets")
+        finally:
+            self.token = admin
+        self.assertEqual(code, 403)
+        # What it holds, it may grant, and bind.
+        code, body = self.as_writer("POST", roles, self.role("cm", [{"apiGroups": [""], "resources": ["configmaps"],
+                                                                     "verbs": ["get"]}]))
+        self.assertEqual(code, 201, body)
+        code, body = self.as_writer("POST", bindings, self.binding("me-cm", "Role", "cm"))
+        self.assertEqual(code, 201, body)
+        # Nor can an allowed Role be widened by an update.
+        code, cm_role = self.request("GET", roles + "/cm")
+        cm_role["rules"].append({"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]})
+        self.assert_status(self.as_writer("PUT", roles + "/cm", cm_role), 403, "Forbidden", "secrets")
+
+    def test_escalate_and_bind_lift_the_check(self):
+        self.request("POST", self.RBAC + "/clusterroles", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "rbac-lifts"},
+            "rules": [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["escalate"]},
+                      {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "verbs": ["bind"],
+                       "resourceNames": ["everything"]}]})
+        code, body = self.request("POST", self.RBAC + "/namespaces/rbac-home/rolebindings", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "lifts"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "rbac-lifts"},
+            "subjects": [{"kind": "ServiceAccount", "name": "writer", "namespace": "rbac-home"}]})
+        self.assertEqual(code, 201, body)
+        code, body = self.as_writer("POST", self.RBAC + "/namespaces/rbac-home/roles",
+                                    self.role("wide", [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]))
+        self.assertEqual(code, 201, body)
+        code, body = self.as_writer("POST", self.RBAC + "/namespaces/rbac-home/rolebindings",
+                                    self.binding("bound", "ClusterRole", "everything"))
+        self.assertEqual(code, 201, body)
+        # Only where they were granted: not in another namespace.
+        self.assert_status(self.as_writer("POST", self.RBAC + "/namespaces/rbac-victim/rolebindings",
+                                          self.binding("bound", "ClusterRole", "everything")),
+                           403, "Forbidden", "not currently held")
+
+
 class SecretsComeFromTheKernelTest(unittest.TestCase):
     """The admin token, the token signing key, UIDs and generated names come
     from getrandom(2). Run with a getrandom that returns only zeros, they must
