@@ -150,6 +150,8 @@ class daemon {
   awaitable<void> handle_http(net::http_request& req, net::response_writer& w);
   awaitable<void> serve_log(std::string uid, net::http_request& req, net::response_writer& w);
   awaitable<void> serve_artifact(std::string uid, std::string name, net::response_writer& w);
+  // The Runtime Server answered Health (nullopt) or why not.
+  awaitable<std::optional<std::string>> runtime_health();
   awaitable<std::optional<std::string>> readiness();
 
   executor ex_;

@@ -85,14 +85,18 @@ struct log_request {
 
 }  // namespace
 
-awaitable<std::optional<std::string>> daemon::readiness() {
-  if (!informer_ || !informer_->has_synced() || !ready_) co_return std::string("runs informer not synced");
+awaitable<std::optional<std::string>> daemon::runtime_health() {
   if (!rc_) co_return std::string("runtime server not connected");
   auto [st, resp] = co_await rc_->health(2s, false);
   if (!st.ok()) co_return "runtime server Health failed: " + st.error_message();
   if (!resp.healthy()) co_return "runtime server unhealthy: " + resp.message();
   last_healthy_ = std::chrono::steady_clock::now();
   co_return std::nullopt;
+}
+
+awaitable<std::optional<std::string>> daemon::readiness() {
+  if (!informer_ || !informer_->has_synced() || !ready_) co_return std::string("runs informer not synced");
+  co_return co_await runtime_health();
 }
 
 awaitable<void> daemon::handle_http(net::http_request& req, net::response_writer& w) {
@@ -112,6 +116,17 @@ awaitable<void> daemon::handle_http(net::http_request& req, net::response_writer
       co_await w.respond(200, "text/plain; charset=utf-8", "ok");
     } else {
       co_await w.respond(503, "text/plain; charset=utf-8", "[-]ready failed: " + *why + "\nreadyz check failed\n");
+    }
+    co_return;
+  }
+  if (path == "/runtimez") {
+    // The Runtime Server's probe (the controller points the runtime
+    // container's liveness and readiness here): its Health RPC answered.
+    auto why = co_await runtime_health();
+    if (!why) {
+      co_await w.respond(200, "text/plain; charset=utf-8", "ok");
+    } else {
+      co_await w.respond(503, "text/plain; charset=utf-8", "[-]runtime server failed: " + *why + "\n");
     }
     co_return;
   }
@@ -158,7 +173,7 @@ awaitable<void> daemon::handle_http(net::http_request& req, net::response_writer
     }
   }
   co_await w.respond(404, "text/plain",
-                     "not found: try /healthz, /readyz, /metrics, /timings, /runs/<uid>/log or "
+                     "not found: try /healthz, /readyz, /runtimez, /metrics, /timings, /runs/<uid>/log or "
                      "/runs/<uid>/artifacts/<name>\n");
 }
 

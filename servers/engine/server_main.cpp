@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <boost/asio/ip/address.hpp>
 #include <cstdlib>
 #include <cxxopts.hpp>
 #include <filesystem>
@@ -27,6 +28,17 @@ struct config {
 std::string env_or(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
   return v && *v ? std::string(v) : fallback;
+}
+
+// Where an opt-in TCP listener binds without --host: never a routable
+// address, since nothing authenticates a caller (issue #14 item 6). On the
+// local plane every pod has its own 127.x address in $POD_IP; use it, so two
+// pods' listeners do not collide on the host's network.
+std::string default_host(const std::string& pod_ip) {
+  boost::system::error_code ec;
+  auto addr = boost::asio::ip::make_address(pod_ip, ec);
+  if (!ec && addr.is_loopback()) return pod_ip;
+  return "127.0.0.1";
 }
 
 // Logging lives outside the coroutine (no initializer lists in its frame).
@@ -78,9 +90,15 @@ int server_main(int argc, char** argv, const server_defaults& defaults) {
   cxxopts::Options o(defaults.program, std::string("The built-in ") + (bash ? "Bash" : "Python") +
                                            " Runtime Server of kruntimes: serves executor.v1.Runtime "
                                            "(and the ExecutionEvents push extension) over gRPC.");
-  o.add_options()("port", "TCP port (0: no TCP listener)",
-                  cxxopts::value<int>()->default_value(std::to_string(defaults.port)))(
-      "host", "TCP host to bind (default: $POD_IP if set, else 0.0.0.0)", cxxopts::value<std::string>())(
+  o.add_options()("port",
+                  "TCP port, off by default (runtimed uses the socket). The listener has no authentication: "
+                  "it binds a loopback address unless --host says otherwise. Go kruntimes used " +
+                      std::to_string(defaults.port),
+                  cxxopts::value<int>()->default_value("0"))(
+      "host",
+      "TCP host to bind when --port is set (default: $POD_IP when it is a loopback address, as on the local "
+      "plane, else 127.0.0.1). Anything else exposes Execute to whoever reaches that address",
+      cxxopts::value<std::string>())(
       "socket",
       "gRPC address of the pod-local socket, e.g. unix-abstract:kruntimes-<pod uid> or unix:/path "
       "(default: $KRUNTIMES_RUNTIME_SOCKET; empty: none)",
@@ -128,11 +146,12 @@ int server_main(int argc, char** argv, const server_defaults& defaults) {
     return 2;
   }
   cfg.listen.port = port;
-  cfg.listen.host = args.count("host") ? args["host"].as<std::string>() : env_or("POD_IP", "0.0.0.0");
+  cfg.listen.host = args.count("host") ? args["host"].as<std::string>() : default_host(env_or("POD_IP", ""));
   cfg.listen.socket =
       args.count("socket") ? args["socket"].as<std::string>() : env_or("KRUNTIMES_RUNTIME_SOCKET", "");
   if (cfg.listen.socket.empty() && port == 0) {
-    std::cerr << "Error: nothing to listen on: give --socket (or $KRUNTIMES_RUNTIME_SOCKET) or a non-zero --port\n";
+    std::cerr << "Error: nothing to listen on: give --socket (or set $KRUNTIMES_RUNTIME_SOCKET, as the controller "
+                 "does in a Runtime Pod) or a non-zero --port\n";
     return 2;
   }
   obs::level lvl;

@@ -106,10 +106,16 @@ void strip_artifact_mount(bj::value& container) {
   if (auto* mounts = array_member(container.as_object(), "volumeMounts")) remove_named(*mounts, artifact_volume);
 }
 
-bj::object tcp_probe(std::int64_t delay, std::int64_t period) {
-  return bj::object{{"tcpSocket", bj::object{{"port", "grpc"}}},
+// The Runtime Server's probes ask runtimed, which calls its Health over the
+// pod-local socket (or the TCP endpoint of a third-party server): the
+// built-in servers have no TCP listener to probe (issue #14 item 6), and a
+// TCP connect says less than Health anyway. The port is a number: a probe's
+// named port resolves in its own container, and `health` is runtimed's.
+bj::object runtime_probe(std::int64_t delay, std::int64_t period, std::int64_t failures) {
+  return bj::object{{"httpGet", bj::object{{"path", "/runtimez"}, {"port", runtimed_health_port}}},
                     {"initialDelaySeconds", delay},
-                    {"periodSeconds", period}};
+                    {"periodSeconds", period},
+                    {"failureThreshold", failures}};
 }
 
 bj::object http_probe(std::string_view path, std::int64_t delay, std::int64_t period) {
@@ -132,8 +138,10 @@ void prepare_runtime_container(bj::object& c, const api::runtime& rt) {
   if (!found) ports.push_back(grpc);
   c["ports"] = std::move(ports);
 
-  if (member_unset(c, "livenessProbe")) c["livenessProbe"] = tcp_probe(5, 10);
-  if (member_unset(c, "readinessProbe")) c["readinessProbe"] = tcp_probe(1, 5);
+  // Liveness tolerates a minute without an answer: runtimed restarting must
+  // not restart the Runtime Server and its Runs with it.
+  if (member_unset(c, "livenessProbe")) c["livenessProbe"] = runtime_probe(5, 10, 6);
+  if (member_unset(c, "readinessProbe")) c["readinessProbe"] = runtime_probe(1, 5, 3);
 
   bj::array injected = pod_env();
   injected.push_back(bj::object{{"name", "KRUNTIMES_RUNTIME_SOCKET"}, {"value", socket_value}});

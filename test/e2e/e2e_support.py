@@ -48,7 +48,7 @@ spec:
       containers:
         - name: runtime
           image: kruntimes/bash-runtime:0.1.0
-          args: ["--port=9091", "--work-dir=/workspace"]
+          args: ["--work-dir=/workspace"]
 """
 
 

@@ -263,7 +263,7 @@ class K3sOverlayInContainers(ContainerPlane, EveryContainerChecked):
             "  artifactStore:\n    driver: filesystem\n    filesystem: {volumeClaimName: container-artifacts}\n"
             "  template:\n    spec:\n      containers:\n        - name: runtime\n"
             "          image: kruntimes/bash-runtime:%s\n"
-            "          args: [\"--port=9091\", \"--work-dir=/workspace\"]\n" % version()))
+            "          args: [\"--work-dir=/workspace\"]\n" % version()))
         self.wait_runtime_ready("with-store")
         r = self.krt("run", "--name", "art", "-r", "with-store", "--",
                      'echo report > "$KRUNTIME_ARTIFACTS_DIR/report.txt"')
@@ -295,7 +295,7 @@ class K3sOverlayInContainers(ContainerPlane, EveryContainerChecked):
             "  replicas: 1\n  port: 9091\n  capacity: {resources: {runs: 4}}\n"
             "  template:\n    spec:\n      containers:\n        - name: runtime\n"
             "          image: kruntimes/bash-runtime:%s\n"
-            "          args: [\"--port=9091\", \"--work-dir=/workspace\"]\n" % version()))
+            "          args: [\"--work-dir=/workspace\"]\n" % version()))
         self.wait_runtime_ready("crashy")
         self.kubectl("apply", "-f", "-", input=(
             "apiVersion: kruntimes.io/v1alpha1\nkind: Run\nmetadata: {name: survives}\nspec:\n"
@@ -320,7 +320,7 @@ class K3sOverlayInContainers(ContainerPlane, EveryContainerChecked):
             "  replicas: 1\n  port: 9091\n  capacity: {resources: {runs: 2}}\n"
             "  template:\n    spec:\n      containers:\n        - name: runtime\n"
             "          image: kruntimes/python-runtime:%s\n"
-            "          args: [\"--port=9091\", \"--work-dir=/workspace\"]\n" % version()))
+            "          args: [\"--work-dir=/workspace\"]\n" % version()))
         self.kubectl("wait", "-n", "team-a", "--for=condition=Ready", "runtime/mine", "--timeout=300s", timeout=320)
         r = self.krt("run", "-n", "team-a", "-r", "mine", "--", "-c", "print('mine')")
         self.assertEqual(r.returncode, 0, r.stderr)

@@ -130,12 +130,16 @@ TEST(BuildDeployment, RuntimeContainerDefaults) {
   auto d = deployment(decode(basic));
   const auto& c = named(arr(pod_spec(d), "containers"), "runtime");
   EXPECT_EQ(arr(c, "ports"), (bj::array{bj::object{{"name", "grpc"}, {"containerPort", 9091}, {"protocol", "TCP"}}}));
-  EXPECT_EQ(obj(c, "livenessProbe"), (bj::object{{"tcpSocket", bj::object{{"port", "grpc"}}},
+  // Probed through runtimed's Health check of the server, not a TCP port
+  // the built-in servers no longer open.
+  EXPECT_EQ(obj(c, "livenessProbe"), (bj::object{{"httpGet", bj::object{{"path", "/runtimez"}, {"port", 9094}}},
                                                 {"initialDelaySeconds", 5},
-                                                {"periodSeconds", 10}}));
-  EXPECT_EQ(obj(c, "readinessProbe"), (bj::object{{"tcpSocket", bj::object{{"port", "grpc"}}},
+                                                {"periodSeconds", 10},
+                                                {"failureThreshold", 6}}));
+  EXPECT_EQ(obj(c, "readinessProbe"), (bj::object{{"httpGet", bj::object{{"path", "/runtimez"}, {"port", 9094}}},
                                                  {"initialDelaySeconds", 1},
-                                                 {"periodSeconds", 5}}));
+                                                 {"periodSeconds", 5},
+                                                 {"failureThreshold", 3}}));
   const auto& sc = c.at("securityContext");
   EXPECT_TRUE(sc.at("readOnlyRootFilesystem").as_bool());
   EXPECT_TRUE(sc.at("runAsNonRoot").as_bool());
