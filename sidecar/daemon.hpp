@@ -150,6 +150,10 @@ class daemon {
   awaitable<void> handle_http(net::http_request& req, net::response_writer& w);
   awaitable<void> serve_log(std::string uid, net::http_request& req, net::response_writer& w);
   awaitable<void> serve_artifact(std::string uid, std::string name, net::response_writer& w);
+  // Writes bytes [off, end) of the log file `path` (fewer if it is shorter)
+  // a chunk at a time, advancing off; false when the client went away.
+  awaitable<bool> copy_log(const std::string& path, std::uint64_t& off, std::uint64_t end,
+                           net::response_writer& w);
   // The Runtime Server answered Health (nullopt) or why not.
   awaitable<std::optional<std::string>> runtime_health();
   awaitable<std::optional<std::string>> readiness();

@@ -16,15 +16,6 @@ using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
-// Bytes of `path` from `offset` to its end ("" when missing).
-std::string read_from(const std::string& path, std::uint64_t offset) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return {};
-  in.seekg(static_cast<std::streamoff>(offset));
-  if (!in) return {};
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 bool file_exists(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0;
@@ -45,23 +36,62 @@ std::string tail_lines(const std::string& text, long n) {
   return text.substr(pos);
 }
 
-struct log_snapshot {
-  bool files = false;
-  std::string out, err;
+// Log files are read in chunks of this size and written out before the next
+// read, so serving a log of any size costs runtimed one chunk per request.
+constexpr std::size_t log_chunk = 64 * 1024;
+
+// Where each log file starts for the request, and where it ended when the
+// request began (a non-follow request stops there).
+struct log_files {
+  bool exist = false;
+  std::uint64_t out_off = 0, out_end = 0, err_off = 0, err_end = 0;
 };
+
+std::uint64_t size_of(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+}
+
+// Offset of the first of the last n lines of the first `size` bytes of
+// `path` (n < 0: 0), found by reading backwards a chunk at a time.
+std::uint64_t tail_offset(const std::string& path, std::uint64_t size, long n) {
+  if (n < 0 || size == 0) return 0;
+  if (n == 0) return size;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return 0;
+  std::uint64_t end = size;
+  std::string buf;
+  // A final newline ends the last line rather than starting another.
+  in.seekg(static_cast<std::streamoff>(size - 1));
+  if (in.get() == '\n') --end;
+  long count = 0;
+  std::uint64_t pos = end;
+  while (pos > 0) {
+    std::uint64_t from = pos > log_chunk ? pos - log_chunk : 0;
+    buf.resize(static_cast<std::size_t>(pos - from));
+    in.clear();
+    in.seekg(static_cast<std::streamoff>(from));
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    if (in.gcount() != static_cast<std::streamsize>(buf.size())) return 0;
+    for (std::size_t i = buf.size(); i > 0; --i)
+      if (buf[i - 1] == '\n' && ++count == n) return from + i;
+    pos = from;
+  }
+  return 0;
+}
 
 // Jobs for the pool, built outside coroutine bodies (GCC 12 and temporaries
 // across co_await).
-std::function<log_snapshot()> read_logs_job(std::string out_path, std::string err_path, std::uint64_t out_off,
-                                            std::uint64_t err_off) {
-  return [out_path = std::move(out_path), err_path = std::move(err_path), out_off, err_off]() {
-    log_snapshot s;
-    s.files = file_exists(out_path) || file_exists(err_path);
-    if (s.files) {
-      s.out = read_from(out_path, out_off);
-      s.err = read_from(err_path, err_off);
-    }
-    return s;
+std::function<log_files()> open_logs_job(std::string out_path, std::string err_path, long tail) {
+  return [out_path = std::move(out_path), err_path = std::move(err_path), tail]() {
+    log_files f;
+    f.exist = file_exists(out_path) || file_exists(err_path);
+    if (!f.exist) return f;
+    f.out_end = size_of(out_path);
+    f.err_end = size_of(err_path);
+    f.out_off = tail_offset(out_path, f.out_end, tail);
+    f.err_off = tail_offset(err_path, f.err_end, tail);
+    return f;
   };
 }
 
@@ -220,41 +250,54 @@ awaitable<void> daemon::serve_log(std::string uid, net::http_request& req, net::
     co_return;
   }
 
-  // Running: the Runtime Server's full log files, else its Status output.
+  // Running: the Runtime Server's full log files, streamed a chunk at a time
+  // (issue #14 item 8: a 400 MB log once cost runtimed 1.5 GB per request),
+  // else its Status output (at most --max-output-bytes each).
   const std::string base = (std::filesystem::path(opts_.workspace_dir) / ".logs" / uid).string();
   const std::string out_path = base + ".stdout";
   const std::string err_path = base + ".stderr";
-  std::function<log_snapshot()> first_job = read_logs_job(out_path, err_path, 0, 0);
-  auto snap = co_await blocking<log_snapshot>(std::move(first_job));
-  if (!snap.files && rc_) {
-    auto [st, resp] = co_await rc_->status(uid, 2s);
-    if (st.ok()) {
-      snap.out = resp.stdout();
-      snap.err = resp.stderr();
+  std::function<log_files()> open_job = open_logs_job(out_path, err_path, lr.tail);
+  auto files = co_await blocking<log_files>(std::move(open_job));
+  std::uint64_t out_off = 0, err_off = 0;
+  if (!files.exist) {
+    std::string out, err;
+    if (rc_) {
+      auto [st, resp] = co_await rc_->status(uid, 2s);
+      if (st.ok()) {
+        out = resp.stdout();
+        err = resp.stderr();
+      }
+    }
+    if (!lr.follow) {
+      co_await w.respond(200, "text/plain; charset=utf-8", select(out, err));
+      co_return;
+    }
+    if (co_await w.start_stream(200, "text/plain; charset=utf-8")) co_return;
+    if (co_await w.write(select(out, err))) co_return;
+    out_off = out.size();
+    err_off = err.size();
+  } else {
+    if (co_await w.start_stream(200, "text/plain; charset=utf-8")) co_return;
+    out_off = files.out_off;
+    err_off = files.err_off;
+    if (lr.want_stdout && !co_await copy_log(out_path, out_off, files.out_end, w)) co_return;
+    if (lr.want_stderr && !co_await copy_log(err_path, err_off, files.err_end, w)) co_return;
+    out_off = std::max(out_off, files.out_end);
+    err_off = std::max(err_off, files.err_end);
+    if (!lr.follow) {
+      (void)co_await w.finish();
+      co_return;
     }
   }
-  if (!lr.follow) {
-    co_await w.respond(200, "text/plain; charset=utf-8", select(snap.out, snap.err));
-    co_return;
-  }
-  if (co_await w.start_stream(200, "text/plain; charset=utf-8")) co_return;
-  if (co_await w.write(select(snap.out, snap.err))) co_return;
-  std::uint64_t out_off = snap.out.size();
-  std::uint64_t err_off = snap.err.size();
   // Follows until the Run ends; new bytes come from the log files (or from
   // the finished Run's kept output at the end).
   while (active_.count(uid) && !stopping_) {
     asio::steady_timer t(ex_, 100ms);
     co_await (t.async_wait(asio::use_awaitable) || stop_ev_.wait());
-    if (!snap.files) continue;
-    std::function<log_snapshot()> more_job = read_logs_job(out_path, err_path, out_off, err_off);
-    auto more = co_await blocking<log_snapshot>(std::move(more_job));
-    out_off += more.out.size();
-    err_off += more.err.size();
-    std::string chunk;
-    if (lr.want_stdout) chunk += more.out;
-    if (lr.want_stderr) chunk += more.err;
-    if (!chunk.empty() && co_await w.write(chunk)) co_return;
+    if (!files.exist) continue;
+    constexpr std::uint64_t to_end = std::numeric_limits<std::uint64_t>::max();
+    if (lr.want_stdout && !co_await copy_log(out_path, out_off, to_end, w)) co_return;
+    if (lr.want_stderr && !co_await copy_log(err_path, err_off, to_end, w)) co_return;
   }
   if (auto f = finished_.get(uid)) {
     std::string chunk;
@@ -263,6 +306,19 @@ awaitable<void> daemon::serve_log(std::string uid, net::http_request& req, net::
     if (!chunk.empty() && co_await w.write(chunk)) co_return;
   }
   (void)co_await w.finish();
+}
+
+awaitable<bool> daemon::copy_log(const std::string& path, std::uint64_t& off, std::uint64_t end,
+                                 net::response_writer& w) {
+  while (off < end) {
+    auto want = static_cast<std::size_t>(std::min<std::uint64_t>(log_chunk, end - off));
+    std::function<std::string()> job = read_chunk_job(path, off, want);
+    auto chunk = co_await blocking<std::string>(std::move(job));
+    if (chunk.empty()) break;
+    off += chunk.size();
+    if (co_await w.write(chunk)) co_return false;
+  }
+  co_return true;
 }
 
 awaitable<void> daemon::serve_artifact(std::string uid, std::string name, net::response_writer& w) {

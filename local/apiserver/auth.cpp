@@ -104,14 +104,6 @@ bool url_covered(const bj::value* owner_urls, std::string_view url) {
   return false;
 }
 
-std::vector<std::string> strings_of(const bj::value* list) {
-  std::vector<std::string> out;
-  if (list != nullptr && list->is_array())
-    for (const auto& e : list->as_array())
-      if (e.is_string()) out.emplace_back(e.as_string());
-  return out;
-}
-
 // The parts of `rule` that no rule of `owner` covers, one line each in the
 // real server's format ({APIGroups:["*"], Resources:["*"], Verbs:["*"]}). A
 // rule is broken down into single (group, resource, name, verb) grants as
@@ -232,9 +224,14 @@ std::string api_server::escalation_error(const user_info& user, std::string_view
 }
 
 std::string api_server::issue_token(std::string_view ns, std::string_view service_account, std::string_view uid,
-                                    std::chrono::seconds valid_for) {
+                                    std::chrono::seconds valid_for, std::string_view pod_name,
+                                    std::string_view pod_uid) {
   auto exp = std::chrono::duration_cast<std::chrono::seconds>((wall_now() + valid_for).time_since_epoch()).count();
   bj::object payload{{"ns", ns}, {"sa", service_account}, {"uid", uid}, {"exp", exp}};
+  if (!pod_uid.empty()) {
+    payload["pod"] = pod_name;
+    payload["puid"] = pod_uid;
+  }
   std::string head = "krt1." + base64url(bj::serialize(payload));
   return head + "." + base64url(hmac(token_key_, head));
 }
@@ -261,7 +258,18 @@ std::optional<user_info> api_server::authenticate_token(std::string_view token) 
   // The token dies with its service account (a re-created one has a new uid).
   object_ptr account = store_->get("/serviceaccounts", ns, sa);
   if (!account || meta_string(account->object, "uid") != uid) return std::nullopt;
+  // A pod-bound token dies with its pod, as Kubernetes' bound service
+  // account tokens do (a pod re-created under the same name has a new uid).
+  std::string pod = str_at(p, "pod"), pod_uid = str_at(p, "puid"), runtime;
+  if (!pod_uid.empty()) {
+    object_ptr bound = store_->get("/pods", ns, pod);
+    if (!bound || meta_string(bound->object, "uid") != pod_uid) return std::nullopt;
+    runtime = string_of(field_at(bound->object, {"metadata", "labels", "runtime"}));
+  }
   user_info u;
+  u.pod_runtime = std::move(runtime);
+  u.pod_name = std::move(pod);
+  u.pod_uid = std::move(pod_uid);
   u.name = "system:serviceaccount:" + ns + ":" + sa;
   u.groups = {"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"};
   return u;

@@ -972,6 +972,10 @@ awaitable<api_server::outcome> api_server::do_update(context& cx, bool patch) {
     if (auto e = escalation_error(cx.user, r.plural, cx.t.ns, obj); !e.empty())
       co_return outcome{403, status_error(403, "Forbidden", e,
                                           bj::object{{"name", cx.t.name}, {"group", r.group}, {"kind", r.plural}})};
+  if (!cx.user.admin)
+    if (auto e = restriction_error(cx.user, cx.t, old, obj); !e.empty())
+      co_return outcome{403, status_error(403, "Forbidden", e,
+                                          bj::object{{"name", cx.t.name}, {"group", r.group}, {"kind", r.plural}})};
   co_return co_await commit_update(r, current, std::move(obj), dry_run(cx.req));
 }
 

@@ -133,6 +133,14 @@ std::string string_of(const bj::value* v) {
   return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
 }
 
+std::vector<std::string> strings_of(const bj::value* v) {
+  std::vector<std::string> out;
+  if (v != nullptr && v->is_array())
+    for (const auto& e : v->as_array())
+      if (e.is_string()) out.emplace_back(e.as_string());
+  return out;
+}
+
 std::int64_t int_of(const bj::value* v, std::int64_t dflt) { return v != nullptr && v->is_int64() ? v->as_int64() : dflt; }
 
 std::string meta_string(const bj::object& obj, std::string_view field) {

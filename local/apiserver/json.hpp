@@ -13,6 +13,7 @@
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace krt::local {
 
@@ -64,6 +65,9 @@ bool json_equal(const bj::value& a, const bj::value& b);
 const bj::value* field_at(const bj::object& o, std::initializer_list<std::string_view> keys);
 // The string a value holds, or "" (null, absent or another type).
 std::string string_of(const bj::value* v);
+// The strings of an array, leaving out its other elements ([] for a
+// non-array or null).
+std::vector<std::string> strings_of(const bj::value* v);
 // The integer a value holds, or `dflt`.
 std::int64_t int_of(const bj::value* v, std::int64_t dflt);
 // metadata.<field> as a string, or "".

@@ -66,6 +66,14 @@ struct user_info {
   std::string name;  // "admin" or "system:serviceaccount:<ns>:<name>"
   std::vector<std::string> groups;
   bool admin = false;
+  // A token bound to a pod (what the kubelet writes into a pod) is valid only
+  // while that pod exists, and restricts what its holder may write
+  // (admission.cpp). Kubernetes reports the same binding as the extra
+  // authentication.kubernetes.io/pod-name and pod-uid.
+  std::string pod_name, pod_uid;
+  // The pod's `runtime` label: set on the pods of a Runtime (runtimed's
+  // token), whose writes admission.cpp confines to that pod and its Runs.
+  std::string pod_runtime;
 };
 
 class api_server {
@@ -105,8 +113,10 @@ class api_server {
   const server_options& options() const { return opts_; }
   const std::string& ca_pem() const { return ca_pem_; }
   // Service account tokens: issued for pods, verified on every request.
+  // A non-empty pod_uid binds the token to that pod of `ns`.
   std::string issue_token(std::string_view ns, std::string_view service_account, std::string_view uid,
-                          std::chrono::seconds valid_for);
+                          std::chrono::seconds valid_for, std::string_view pod_name = {},
+                          std::string_view pod_uid = {});
 
  private:
   struct request_target;
@@ -133,6 +143,10 @@ class api_server {
   // the Forbidden message.
   std::string escalation_error(const user_info& user, std::string_view plural, const std::string& ns,
                                const bj::object& obj) const;
+  // The local plane's built-in admission for writes that RBAC cannot scope
+  // (admission.cpp): empty when allowed, else the Forbidden message.
+  std::string restriction_error(const user_info& user, const request_target& t, const bj::object& old,
+                                const bj::object& next) const;
   // Every PolicyRule the user holds in `ns` ("" for cluster scope only).
   std::vector<bj::value> rules_held(const user_info& user, const std::string& ns) const;
   awaitable<outcome> commit_update(const resource_info& r, object_ptr current, bj::object next, bool dry_run);

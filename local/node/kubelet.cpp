@@ -32,14 +32,6 @@ namespace {
 
 const std::string sa_mount = "/var/run/secrets/kubernetes.io/serviceaccount";
 
-std::vector<std::string> strings(const bj::value* v) {
-  std::vector<std::string> out;
-  if (v != nullptr && v->is_array())
-    for (const auto& e : v->as_array())
-      if (e.is_string()) out.emplace_back(e.as_string());
-  return out;
-}
-
 // $(VAR) references to earlier variables, as Kubernetes expands them; $$ escapes.
 std::string expand(const std::string& s, const std::map<std::string, std::string>& vars) {
   std::string out;
@@ -330,7 +322,12 @@ bool kubelet::write_service_account(const pod& p, const fs::path& dir) {
   if (!account) return false;
   std::error_code ec;
   fs::create_directories(dir, ec);
-  std::string token = api_.issue_token(p.ns, sa, meta_string(account->object, "uid"), std::chrono::hours(24 * 365));
+  // Bound to the pod: the token stops working when the pod is gone. It is
+  // valid for a year otherwise, what Kubernetes gives projected tokens by
+  // default (--service-account-extend-token-expiration) for clients that do
+  // not re-read the file.
+  std::string token = api_.issue_token(p.ns, sa, meta_string(account->object, "uid"), std::chrono::hours(24 * 365),
+                                       p.name, p.uid);
   // Mode 0644, Kubernetes' default for these files, so a container running
   // as any user can read them; the pods directory (0700) keeps other users
   // of the machine out.
@@ -550,8 +547,8 @@ security_spec resolve_security(const bj::object& pod_spec, const bj::object& con
   s.privileged = bool_field(csc, "privileged").value_or(false);
   s.allow_privilege_escalation = bool_field(csc, "allowPrivilegeEscalation");
   if (const auto* caps = object_field(csc, "capabilities")) {
-    s.capabilities_add = strings(caps->if_contains("add"));
-    s.capabilities_drop = strings(caps->if_contains("drop"));
+    s.capabilities_add = strings_of(caps->if_contains("add"));
+    s.capabilities_drop = strings_of(caps->if_contains("drop"));
   }
   const bj::object* seccomp = object_field(csc, "seccompProfile");
   if (seccomp == nullptr) seccomp = object_field(psc, "seccompProfile");
@@ -694,8 +691,8 @@ krt::result<container_launch, std::string> kubelet::build_launch(const pod& p, c
     }
   if (!error.empty()) return krt::unexpected(std::move(error));
   for (const auto& k : order) l.env.emplace_back(k, vars[k]);
-  for (auto& a : strings(spec.if_contains("command"))) l.command.push_back(expand(a, vars));
-  for (auto& a : strings(spec.if_contains("args"))) l.args.push_back(expand(a, vars));
+  for (auto& a : strings_of(spec.if_contains("command"))) l.command.push_back(expand(a, vars));
+  for (auto& a : strings_of(spec.if_contains("args"))) l.args.push_back(expand(a, vars));
   l.working_dir = string_of(spec.if_contains("workingDir"));
   const bj::object* pod_spec = object_field(&p.object, "spec");
   l.security = resolve_security(pod_spec != nullptr ? *pod_spec : bj::object{}, spec);
@@ -878,7 +875,7 @@ awaitable<bool> kubelet::probe_once(std::shared_ptr<pod> p, std::size_t index, b
   }
   if (const auto* e = probe.if_contains("exec"); e != nullptr && e->is_object()) {
     if (!c.handle || !c.handle->running()) co_return false;
-    auto code = co_await c.handle->exec(strings(e->as_object().if_contains("command")),
+    auto code = co_await c.handle->exec(strings_of(e->as_object().if_contains("command")),
                                         std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
     co_return code && *code == 0;
   }

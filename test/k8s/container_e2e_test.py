@@ -246,6 +246,22 @@ class K3sOverlayInContainers(ContainerPlane, EveryContainerChecked):
         self.assertEqual(r.stdout, "42\n")
         self.assertIn("/usr/bin/python3 65532", r.stderr)
 
+    def test_run_code_cannot_read_the_planes_secrets(self):
+        # Issue #14 item 7: with host processes a Run could read the admin
+        # token; in a container neither the state directory nor any API
+        # credential is there, and the Runtime Server has no TCP listener.
+        secrets = [os.path.join(self.state, f) for f in ("admin.token", os.path.join("pki", "token.key"))]
+        r = self.krt("run", "--name", "snoop", "--", "cat %s; rc=$?; ls /var/run/secrets 2>&1; "
+                     "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '$4 == \"0A\" {print $2}'; exit $rc"
+                     % " ".join(secrets))
+        self.assertNotEqual(r.returncode, 0)
+        with open(secrets[0]) as f:
+            self.assertNotIn(f.read().strip(), r.stdout + r.stderr)
+        self.assertIn("No such file or directory", r.stderr + r.stdout)
+        # Host network: every listener of the host shows; none is the
+        # Runtime Server's old 0.0.0.0:9091 (hex 238B).
+        self.assertNotIn(":238B", r.stdout)
+
     def test_outputs_and_logs(self):
         r = self.krt("run", "--name", "outs", "--", "echo answer=42 >> $KRUNTIME_OUTPUTS; echo to-the-log")
         self.assertEqual(r.returncode, 0, r.stderr)

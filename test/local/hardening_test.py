@@ -13,6 +13,7 @@ import json
 import os
 import ssl
 import sys
+import time
 import unittest
 import urllib.error
 import urllib.request
@@ -322,6 +323,129 @@ class RbacEscalationTest(ApiTest):
         self.assert_status(self.as_writer("POST", self.RBAC + "/namespaces/rbac-victim/rolebindings",
                                           self.binding("bound", "ClusterRole", "everything")),
                            403, "Forbidden", "not currently held")
+
+
+class PodBoundTokenTest(ApiTest):
+    """The token the node writes into a pod is bound to that pod (items 9 and
+    11): with RBAC that allows patching every pod's status and every Run's
+    status in the namespace, as runtimed's Role does, it may write only its
+    own pod and the Runs assigned to it; nobody but the node changes a pod's
+    podIP (pods/proxy connects there); and the token stops working when its
+    pod is deleted."""
+
+    NS = "bound"
+    RUNS = "/apis/kruntimes.io/v1alpha1/namespaces/bound/runs"
+
+    @classmethod
+    def setUpClass(cls):
+        crds = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "k8s", "crds")
+        cls.lp = LocalPlane(KRT, ["--apply", crds, "--image", "test/sleep=/bin/sleep"]).start()
+        cls.ctx = ssl.create_default_context(cafile=cls.lp.ca_file())
+        cls.token = cls.lp.token()
+        t = cls()
+        t.ok(t.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                      "metadata": {"name": cls.NS}}))
+        t.ok(t.request("POST", "/api/v1/namespaces/bound/serviceaccounts",
+                       {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "runner"}}))
+        t.ok(t.request("POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/bound/roles", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "runner"},
+            "rules": [{"apiGroups": [""], "resources": ["pods", "pods/status"], "verbs": ["get", "patch"]},
+                      {"apiGroups": ["kruntimes.io"], "resources": ["runs", "runs/status"],
+                       "verbs": ["get", "patch"]}]}))
+        t.ok(t.request("POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/bound/rolebindings", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "runner"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "runner"},
+            "subjects": [{"kind": "ServiceAccount", "name": "runner", "namespace": cls.NS}]}))
+        cls.pod_tokens = {}
+        # p1-p3 are a Runtime's pods (runtimed's tokens); svc is not (a
+        # service's, such as the scheduler, which assigns any Run).
+        for name in ("p1", "p2", "p3", "svc"):
+            labels = {} if name == "svc" else {"runtime": "rt"}
+            code, body = t.request("POST", "/api/v1/namespaces/bound/pods", {
+                "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels},
+                "spec": {"serviceAccountName": "runner",
+                         "containers": [{"name": "main", "image": "test/sleep", "args": ["600"]}]}})
+            assert code == 201, body
+            cls.pod_tokens[name] = t.wait_token(body["metadata"]["uid"])
+        for run, pod in (("mine", "p1"), ("theirs", "p2")):
+            t.ok(t.request("POST", cls.RUNS, {
+                "apiVersion": "kruntimes.io/v1alpha1", "kind": "Run", "metadata": {"name": run},
+                "spec": {"runtime": "bash", "mode": {"task": {"args": ["true"]}}}}))
+            t.ok(t.request("PATCH", cls.RUNS + "/" + run + "/status",
+                           {"status": {"phase": "Scheduled", "assignedPod": pod}},
+                           "application/merge-patch+json"))
+
+    def ok(self, got):
+        self.assertIn(got[0], (200, 201), got[1])
+        return got[1]
+
+    def wait_token(self, uid):
+        path = os.path.join(self.lp.state_dir, "pods", uid, "serviceaccount", "token")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for root, _, files in os.walk(self.lp.state_dir):
+                if root.endswith(os.path.join(uid, "serviceaccount")) and "token" in files:
+                    path = os.path.join(root, "token")
+                    with open(path) as f:
+                        token = f.read().strip()
+                    if token:
+                        return token
+            time.sleep(0.1)
+        self.fail("no service account token for pod %s under %s" % (uid, self.lp.state_dir))
+
+    def as_pod(self, pod, method, path, body, content_type="application/merge-patch+json"):
+        admin, self.token = self.token, self.pod_tokens[pod]
+        try:
+            return self.request(method, path, body, content_type)
+        finally:
+            self.token = admin
+
+    def condition(self, n):
+        return {"status": {"conditions": [{"type": "example.com/Beat", "status": "True", "reason": "R%d" % n}]}}
+
+    def test_a_pod_token_writes_its_own_pod_status_only(self):
+        pods = "/api/v1/namespaces/bound/pods/"
+        self.ok(self.as_pod("p1", "PATCH", pods + "p1/status", self.condition(1),
+                            "application/strategic-merge-patch+json"))
+        self.assert_status(self.as_pod("p1", "PATCH", pods + "p2/status", self.condition(2),
+                                       "application/strategic-merge-patch+json"),
+                           403, "Forbidden", 'bound to pod "bound/p1"', "only that pod")
+
+    def test_only_the_node_changes_where_a_pod_is_reachable(self):
+        pods = "/api/v1/namespaces/bound/pods/"
+        before = self.ok(self.request("GET", pods + "p1"))["status"]["podIP"]
+        for body in ({"status": {"podIP": "127.0.0.1"}}, {"status": {"podIPs": [{"ip": "127.0.0.1"}]}},
+                     {"status": {"hostIP": "10.0.0.1"}}):
+            self.assert_status(self.as_pod("p1", "PATCH", pods + "p1/status", body), 403, "Forbidden",
+                               "is set by the node")
+        self.assertEqual(self.ok(self.request("GET", pods + "p1"))["status"]["podIP"], before)
+
+    def test_a_pod_token_writes_only_the_runs_assigned_to_its_pod(self):
+        self.ok(self.as_pod("p1", "PATCH", self.RUNS + "/mine/status", {"status": {"phase": "Running"}}))
+        self.ok(self.as_pod("p1", "PATCH", self.RUNS + "/mine", {"metadata": {"labels": {"seen": "yes"}}}))
+        self.assert_status(self.as_pod("p1", "PATCH", self.RUNS + "/theirs/status",
+                                       {"status": {"phase": "Failed"}}),
+                           403, "Forbidden", "assigned to it", '"p2"')
+        self.assert_status(self.as_pod("p1", "PATCH", self.RUNS + "/theirs", {"metadata": {"labels": {"x": "y"}}}),
+                           403, "Forbidden", "assigned to it")
+        self.assert_status(self.as_pod("p1", "PATCH", self.RUNS + "/mine/status",
+                                       {"status": {"assignedPod": "p2"}}),
+                           403, "Forbidden", "may not change status.assignedPod")
+        theirs = self.ok(self.request("GET", self.RUNS + "/theirs"))
+        self.assertEqual(theirs["status"]["phase"], "Scheduled")
+        # A token bound to a pod that is not a Runtime's is held to RBAC only.
+        self.ok(self.as_pod("svc", "PATCH", self.RUNS + "/theirs", {"metadata": {"labels": {"by": "svc"}}}))
+
+    def test_the_token_dies_with_its_pod(self):
+        path = "/api/v1/namespaces/bound/pods/p3"
+        self.ok(self.as_pod("p3", "GET", path, None))
+        self.ok(self.request("DELETE", path + "?gracePeriodSeconds=0"))
+        deadline = time.monotonic() + 60
+        while self.request("GET", path)[0] != 404:
+            self.assertLess(time.monotonic(), deadline, "pod p3 was not deleted")
+            time.sleep(0.1)
+        code, body = self.as_pod("p3", "GET", "/api/v1/namespaces/bound/pods/p1", None)
+        self.assertEqual(code, 401, body)
 
 
 class SecretsComeFromTheKernelTest(unittest.TestCase):
