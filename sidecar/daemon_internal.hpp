@@ -113,12 +113,13 @@ inline outputs_fn outputs_job(std::string path) {
 
 using artifacts_result = krt::result<std::vector<api::artifact_ref>, artifact_error>;
 using artifacts_fn = std::function<artifacts_result()>;
+// `root`: the workspace directory, below which no link is followed.
 inline artifacts_fn artifacts_job(std::string dir, filesystem_store store, std::string ns, std::string uid,
-                           artifact_limits lim) {
-  return [dir = std::move(dir), store = std::move(store), ns = std::move(ns), uid = std::move(uid),
-          lim]() -> artifacts_result {
+                                  artifact_limits lim, std::string root) {
+  return [dir = std::move(dir), store = std::move(store), ns = std::move(ns), uid = std::move(uid), lim,
+          root = std::move(root)]() -> artifacts_result {
     try {
-      return collect_artifacts(dir, store, ns, uid, lim);
+      return collect_artifacts(dir, store, ns, uid, lim, root);
     } catch (const std::exception& e) {
       artifact_error err;
       err.transient = true;

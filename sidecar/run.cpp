@@ -518,7 +518,8 @@ awaitable<void> daemon::succeed(std::shared_ptr<active_run> a, pb::StatusRespons
       artifact_limits lim;
       lim.max_artifact_bytes = opts_.max_artifact_bytes;
       lim.max_total_bytes = opts_.max_artifacts_bytes;
-      artifacts_fn art_job = artifacts_job(a->ws.artifacts_dir, *store_, a->latest->metadata.namespace_, a->uid, lim);
+      artifacts_fn art_job = artifacts_job(a->ws.artifacts_dir, *store_, a->latest->metadata.namespace_, a->uid, lim,
+                                             ws_opts_.root);
       auto got = co_await blocking<artifacts_result>(std::move(art_job));
       if (got) {
         refs = std::move(*got);

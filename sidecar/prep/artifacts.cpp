@@ -5,7 +5,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -235,9 +237,22 @@ class tar_writer {
 };
 
 // Sorted names of a directory's entries (no . or ..).
-krt::result<std::vector<std::string>, std::string> list_dir(const std::string& dir) {
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return krt::unexpected(dir + ": " + sys_error(errno));
+// Every file and directory an artifact reads is opened relative to an open
+// directory with O_NOFOLLOW, never by a path looked up again later: Run code
+// owns the staging directory and may swap a component for a symbolic link
+// between our check and our open (issue #14 item 12), which would make
+// runtimed store, say, its own service-account token as an artifact.
+
+// The names in the directory `dirfd` (not . and ..), sorted.
+krt::result<std::vector<std::string>, std::string> list_dir(int dirfd, const std::string& what) {
+  const int dup = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) return krt::unexpected(what + ": " + sys_error(errno));
+  DIR* d = ::fdopendir(dup);
+  if (d == nullptr) {
+    const int e = errno;
+    ::close(dup);
+    return krt::unexpected(what + ": " + sys_error(e));
+  }
   std::vector<std::string> names;
   errno = 0;
   while (const dirent* e = ::readdir(d)) {
@@ -246,26 +261,39 @@ krt::result<std::vector<std::string>, std::string> list_dir(const std::string& d
   }
   const int e = errno;
   ::closedir(d);
-  if (e != 0) return krt::unexpected(dir + ": " + sys_error(e));
+  if (e != 0) return krt::unexpected(what + ": " + sys_error(e));
   std::sort(names.begin(), names.end());
   return names;
 }
 
-// Copies exactly `size` bytes of the regular file at `path` into `write`.
+// Opens the entry `name` of `dirfd` without following a symbolic link: a
+// directory (O_DIRECTORY) or a file. O_NONBLOCK keeps a FIFO put in a
+// file's place from blocking the open; the caller checks the kind with
+// fstat on what it opened.
+int open_entry(int dirfd, const std::string& name, bool directory) {
+  int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+  if (directory) flags |= O_DIRECTORY;
+  return ::openat(dirfd, name.c_str(), flags);
+}
+
+// Why `name` in `rel` could not be opened, in the user's terms.
+std::string open_error(const std::string& rel, int e) {
+  if (e == ELOOP || e == ENOTDIR) return "\"" + rel + "\" is a symbolic link or changed while it was read";
+  return "\"" + rel + "\": " + sys_error(e);
+}
+
+// Copies exactly `size` bytes of the open regular file `fd` into `write`.
 template <typename Write>
-std::optional<fail> stream_file(const std::string& path, std::uint64_t size, Write&& write) {
-  fd_guard in(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  if (in.fd < 0) return fail{fail_kind::invalid, "read " + path + ": " + sys_error(errno)};
+std::optional<fail> stream_file(int fd, const std::string& what, std::uint64_t size, Write&& write) {
   std::vector<char> buf(1 << 16);
   std::uint64_t left = size;
   while (left > 0) {
-    const ssize_t n =
-        ::read(in.fd, buf.data(), static_cast<std::size_t>(std::min<std::uint64_t>(left, buf.size())));
+    const ssize_t n = ::read(fd, buf.data(), static_cast<std::size_t>(std::min<std::uint64_t>(left, buf.size())));
     if (n < 0) {
       if (errno == EINTR) continue;
-      return fail{fail_kind::invalid, "read " + path + ": " + sys_error(errno)};
+      return fail{fail_kind::invalid, "read " + what + ": " + sys_error(errno)};
     }
-    if (n == 0) return fail{fail_kind::invalid, path + " shrank while it was being stored"};
+    if (n == 0) return fail{fail_kind::invalid, what + " shrank while it was being stored"};
     if (auto f = write(buf.data(), static_cast<std::size_t>(n))) return f;
     left -= static_cast<std::uint64_t>(n);
   }
@@ -278,31 +306,36 @@ fail sink_failure(const sink& out, std::string_view what) {
   return fail{fail_kind::store, "write: " + out.error()};
 }
 
-// Archives dir/rel (a directory) recursively into tw.
-std::optional<fail> archive_dir(const std::string& base, const std::string& rel, tar_writer& tw, sink& out) {
-  const std::string abs = rel.empty() ? base : base + "/" + rel;
-  auto names = list_dir(abs);
-  if (!names) return fail{fail_kind::invalid, "read directory " + names.error()};
+// Archives the directory `dirfd` (at `rel` in the archive) recursively into tw.
+std::optional<fail> archive_dir(int dirfd, const std::string& rel, tar_writer& tw, sink& out) {
+  auto names = list_dir(dirfd, "read directory \"" + rel + "\"");
+  if (!names) return fail{fail_kind::invalid, names.error()};
   for (const std::string& n : *names) {
     const std::string child_rel = rel.empty() ? n : rel + "/" + n;
-    const std::string child = base + "/" + child_rel;
     struct stat st {};
-    if (::lstat(child.c_str(), &st) != 0) return fail{fail_kind::invalid, child + ": " + sys_error(errno)};
+    if (::fstatat(dirfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+      return fail{fail_kind::invalid, "\"" + child_rel + "\": " + sys_error(errno)};
+    if (S_ISLNK(st.st_mode))
+      return fail{fail_kind::invalid, "\"" + child_rel + "\" is a symbolic link; copy the file instead"};
+    if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+      return fail{fail_kind::invalid, "\"" + child_rel + "\" is not a regular file or directory"};
+    fd_guard child(open_entry(dirfd, n, S_ISDIR(st.st_mode)));
+    if (child.fd < 0) return fail{fail_kind::invalid, open_error(child_rel, errno)};
+    // What was opened decides, not what was looked at before.
+    if (::fstat(child.fd, &st) != 0) return fail{fail_kind::invalid, "\"" + child_rel + "\": " + sys_error(errno)};
     if (S_ISDIR(st.st_mode)) {
       if (!tw.entry(child_rel + "/", 0, 0755, '5')) return sink_failure(out, child_rel);
-      if (auto f = archive_dir(base, child_rel, tw, out)) return f;
+      if (auto f = archive_dir(child.fd, child_rel, tw, out)) return f;
     } else if (S_ISREG(st.st_mode)) {
       const unsigned mode = (st.st_mode & 0111) != 0 ? 0755 : 0644;
       const auto size = static_cast<std::uint64_t>(st.st_size);
       if (!tw.entry(child_rel, size, mode, '0')) return sink_failure(out, child_rel);
-      auto f = stream_file(child, size, [&](const char* p, std::size_t k) -> std::optional<fail> {
+      auto f = stream_file(child.fd, child_rel, size, [&](const char* p, std::size_t k) -> std::optional<fail> {
         if (!tw.data(p, k)) return sink_failure(out, child_rel);
         return std::nullopt;
       });
       if (f) return f;
       if (!tw.pad(size)) return sink_failure(out, child_rel);
-    } else if (S_ISLNK(st.st_mode)) {
-      return fail{fail_kind::invalid, "\"" + child_rel + "\" is a symbolic link; copy the file instead"};
     } else {
       return fail{fail_kind::invalid, "\"" + child_rel + "\" is not a regular file or directory"};
     }
@@ -310,33 +343,77 @@ std::optional<fail> archive_dir(const std::string& base, const std::string& rel,
   return std::nullopt;
 }
 
-std::optional<fail> write_archive(const std::string& dir, sink& out) {
+std::optional<fail> write_archive(int dirfd, const std::string& what, sink& out) {
   gzip_writer gz(out);
   tar_writer tw(gz);
-  if (auto f = archive_dir(dir, "", tw, out)) return f;
-  if (!tw.end() || !gz.finish()) return sink_failure(out, dir);
+  if (auto f = archive_dir(dirfd, "", tw, out)) return f;
+  if (!tw.end() || !gz.finish()) return sink_failure(out, what);
   return std::nullopt;
 }
 
-// Why the directory `dir` cannot be archived (a symlink or special file
+// Why the directory `dirfd` cannot be archived (a symlink or special file
 // inside, or more than max_bytes of file content), or nullopt.
-std::optional<std::string> check_tree(const std::string& dir, std::uint64_t max_bytes) {
-  std::error_code ec;
-  std::uint64_t total = 0;
-  fs::recursive_directory_iterator it(dir, fs::directory_options::none, ec);
-  for (const fs::recursive_directory_iterator end; !ec && it != end; it.increment(ec)) {
-    const fs::file_status st = it->symlink_status(ec);
-    if (ec) break;
-    const std::string rel = fs::relative(it->path(), dir, ec).string();
-    if (fs::is_symlink(st)) return "\"" + rel + "\" is a symbolic link; copy the file instead";
-    if (fs::is_directory(st)) continue;
-    if (!fs::is_regular_file(st)) return "\"" + rel + "\" is not a regular file or directory";
-    total += it->file_size(ec);
-    if (ec) break;
+std::optional<std::string> check_tree(int dirfd, const std::string& rel, std::uint64_t max_bytes,
+                                      std::uint64_t& total) {
+  auto names = list_dir(dirfd, "read directory \"" + rel + "\"");
+  if (!names) return names.error();
+  for (const std::string& n : *names) {
+    const std::string child_rel = rel.empty() ? n : rel + "/" + n;
+    struct stat st {};
+    if (::fstatat(dirfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return "\"" + child_rel + "\": " + sys_error(errno);
+    if (S_ISLNK(st.st_mode)) return "\"" + child_rel + "\" is a symbolic link; copy the file instead";
+    if (S_ISDIR(st.st_mode)) {
+      fd_guard child(open_entry(dirfd, n, true));
+      if (child.fd < 0) return open_error(child_rel, errno);
+      if (auto err = check_tree(child.fd, child_rel, max_bytes, total)) return err;
+      continue;
+    }
+    if (!S_ISREG(st.st_mode)) return "\"" + child_rel + "\" is not a regular file or directory";
+    total += static_cast<std::uint64_t>(st.st_size);
     if (total > max_bytes) return "its files hold more than " + std::to_string(max_bytes) + " bytes";
   }
-  if (ec) return "read directory " + dir + ": " + ec.message();
   return std::nullopt;
+}
+
+// Opens the directory `path`, following no symbolic link in any component
+// below `root` (with an empty root: in its last component). -1 with errno
+// set otherwise: ELOOP for a link, EXDEV when path is not beneath root.
+int open_dir_beneath(const std::string& root, const std::string& path) {
+  constexpr int dir_flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+  if (root.empty()) return ::open(path.c_str(), dir_flags | O_NOFOLLOW);
+  std::string base = root;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  if (path.size() <= base.size() + 1 || path.compare(0, base.size(), base) != 0 || path[base.size()] != '/') {
+    errno = EXDEV;
+    return -1;
+  }
+  const std::string rel = path.substr(base.size() + 1);
+  if (base.empty()) base = "/";
+  fd_guard root_fd(::open(base.c_str(), dir_flags));  // the root itself is trusted
+  if (root_fd.fd < 0) return -1;
+#ifdef SYS_openat2
+  open_how how{};
+  how.flags = dir_flags;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  const long fd = ::syscall(SYS_openat2, root_fd.fd, rel.c_str(), &how, sizeof how);
+  if (fd >= 0 || errno != ENOSYS) return static_cast<int>(fd);
+#endif
+  // Kernels before 5.6: one component at a time, none a link or "..".
+  int cur = ::fcntl(root_fd.fd, F_DUPFD_CLOEXEC, 0);
+  std::size_t pos = 0;
+  while (cur >= 0 && pos < rel.size()) {
+    std::size_t slash = rel.find('/', pos);
+    if (slash == std::string::npos) slash = rel.size();
+    const std::string comp = rel.substr(pos, slash - pos);
+    pos = slash + 1;
+    if (comp.empty() || comp == ".") continue;
+    int next = comp == ".." ? (errno = EXDEV, -1) : ::openat(cur, comp.c_str(), dir_flags | O_NOFOLLOW);
+    const int e = errno;
+    ::close(cur);
+    cur = next;
+    errno = e;
+  }
+  return cur;
 }
 
 // ------------------------------------------------------------------ content types
@@ -415,14 +492,13 @@ std::string sniff(std::string_view head) {
   return "text/plain; charset=utf-8";
 }
 
-std::string content_type_of(const std::string& path, std::string_view name) {
+// The type of the open file `fd` (its name's extension, else its first bytes).
+std::string content_type_of(int fd, std::string_view name) {
   if (std::string t = type_by_extension(name); !t.empty()) return t;
-  fd_guard in(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  if (in.fd < 0) return "application/octet-stream";
   char buf[512];
   ssize_t n;
   do {
-    n = ::read(in.fd, buf, sizeof buf);
+    n = ::pread(fd, buf, sizeof buf, 0);
   } while (n < 0 && errno == EINTR);
   if (n <= 0) return "application/octet-stream";
   return sniff(std::string_view(buf, static_cast<std::size_t>(n)));
@@ -453,8 +529,10 @@ std::string artifact_relative_path(std::string_view ns, std::string_view uid, st
 krt::result<void, std::string> write_tar_gz(const std::string& dir, const std::string& out_path) {
   art::fd_guard out(::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (out.fd < 0) return krt::unexpected(out_path + ": " + art::sys_error(errno));
+  art::fd_guard in(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (in.fd < 0) return krt::unexpected(dir + ": " + art::sys_error(errno));
   art::sink s(out.fd, UINT64_MAX);
-  if (auto f = art::write_archive(dir, s)) return krt::unexpected(f->message);
+  if (auto f = art::write_archive(in.fd, dir, s)) return krt::unexpected(f->message);
   return {};
 }
 
@@ -486,7 +564,7 @@ krt::unexpected<artifact_error> invalid_artifacts(std::string m) {
 }
 
 // Checks every top-level entry's name, kind and (for files) size before anything is stored.
-krt::result<std::vector<struct stat>, artifact_error> check_entries(const std::string& staging_dir,
+krt::result<std::vector<struct stat>, artifact_error> check_entries(int staging_fd, const std::string& staging_dir,
                                                                     const std::vector<std::string>& names,
                                                                     const artifact_limits& limits) {
   if (names.size() > max_artifacts) {
@@ -502,8 +580,8 @@ krt::result<std::vector<struct stat>, artifact_error> check_entries(const std::s
           "invalid artifact name \"" + repair_utf8(n) +
           "\": names must be valid UTF-8, at most 255 bytes, without / or \\, and not . or ..");
     }
-    const std::string p = staging_dir + "/" + n;
-    if (::lstat(p.c_str(), &stats[i]) != 0) return invalid_artifacts(p + ": " + art::sys_error(errno));
+    if (::fstatat(staging_fd, n.c_str(), &stats[i], AT_SYMLINK_NOFOLLOW) != 0)
+      return invalid_artifacts(staging_dir + "/" + n + ": " + art::sys_error(errno));
     const mode_t m = stats[i].st_mode;
     if (S_ISLNK(m))
       return invalid_artifacts("artifact \"" + n + "\" is a symbolic link; copy the file instead");
@@ -511,7 +589,10 @@ krt::result<std::vector<struct stat>, artifact_error> check_entries(const std::s
       return invalid_artifacts("artifact \"" + n + "\" is not a regular file or directory");
     }
     if (S_ISDIR(m)) {
-      if (auto err = art::check_tree(p, limits.max_artifact_bytes)) {
+      art::fd_guard dir(art::open_entry(staging_fd, n, true));
+      if (dir.fd < 0) return invalid_artifacts("artifact " + art::open_error(n, errno));
+      std::uint64_t tree_total = 0;
+      if (auto err = art::check_tree(dir.fd, "", limits.max_artifact_bytes, tree_total)) {
         return invalid_artifacts("artifact \"" + n + "\": " + *err);
       }
       continue;
@@ -533,25 +614,39 @@ krt::result<std::vector<struct stat>, artifact_error> check_entries(const std::s
 struct stored {
   std::uint64_t size = 0;
   std::string digest;
+  std::string content_type;
 };
 
-// Copies a file (or archives a directory) from src to dst, at most `room` bytes.
-krt::result<stored, artifact_error> store_one(const std::string& src, const std::string& dst,
-                                              const std::string& name, const struct stat& st,
-                                              std::uint64_t room, const artifact_limits& limits) {
+// Copies the file (or archives the directory) `name` of the staging
+// directory to dst, at most `room` bytes. It is opened afresh without
+// following links, and what was opened must still be what was checked.
+krt::result<stored, artifact_error> store_one(int staging_fd, const std::string& dst, const std::string& name,
+                                              const struct stat& checked, std::uint64_t room,
+                                              const artifact_limits& limits) {
   using art::fail;
   std::optional<fail> failure;
   stored out;
-  {
+  const bool is_dir = S_ISDIR(checked.st_mode);
+  art::fd_guard src(art::open_entry(staging_fd, name, is_dir));
+  struct stat st {};
+  if (src.fd < 0) {
+    failure = fail{art::fail_kind::invalid, art::open_error(name, errno)};
+  } else if (::fstat(src.fd, &st) != 0 || (st.st_mode & S_IFMT) != (checked.st_mode & S_IFMT) ||
+             st.st_ino != checked.st_ino || st.st_dev != checked.st_dev) {
+    failure = fail{art::fail_kind::invalid, "it changed while it was being stored"};
+  }
+  if (!failure) {
     art::fd_guard fd(::open(dst.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
     if (fd.fd < 0) {
       failure = fail{art::fail_kind::store, "create " + dst + ": " + art::sys_error(errno)};
     } else {
       art::sink s(fd.fd, room);
-      if (S_ISDIR(st.st_mode)) {
-        failure = art::write_archive(src, s);
+      if (is_dir) {
+        failure = art::write_archive(src.fd, name, s);
+        out.content_type = "application/gzip";
       } else {
-        failure = art::stream_file(src, static_cast<std::uint64_t>(st.st_size),
+        out.content_type = art::content_type_of(src.fd, name);
+        failure = art::stream_file(src.fd, name, static_cast<std::uint64_t>(st.st_size),
                                    [&](const char* p, std::size_t k) -> std::optional<fail> {
                                      if (!s.write(p, k)) return art::sink_failure(s, name);
                                      return std::nullopt;
@@ -579,23 +674,25 @@ krt::result<stored, artifact_error> store_one(const std::string& src, const std:
 }
 
 krt::result<std::vector<api::artifact_ref>, artifact_error> collect_into_store(
-    const std::string& staging_dir, const filesystem_store& store, std::string_view ns, std::string_view uid,
-    const artifact_limits& limits) {
+    const std::string& staging_dir, const std::string& trusted_root, const filesystem_store& store,
+    std::string_view ns, std::string_view uid, const artifact_limits& limits) {
   if (!art::valid_component(ns) || !art::valid_component(uid)) {
     return invalid_artifacts("invalid namespace \"" + std::string(ns) + "\" or Run uid \"" +
                              std::string(uid) + "\"");
   }
   std::vector<api::artifact_ref> refs;
-  struct stat sd {};
-  if (::lstat(staging_dir.c_str(), &sd) != 0) {
+  art::fd_guard staging(art::open_dir_beneath(trusted_root, staging_dir));
+  if (staging.fd < 0) {
     if (errno == ENOENT) return refs;
+    if (errno == ELOOP || errno == ENOTDIR)
+      return invalid_artifacts("artifacts path " + staging_dir +
+                               " is not a directory, or a symbolic link is on its way");
     return invalid_artifacts("artifacts directory " + staging_dir + ": " + art::sys_error(errno));
   }
-  if (!S_ISDIR(sd.st_mode)) return invalid_artifacts("artifacts path " + staging_dir + " is not a directory");
-  auto names = art::list_dir(staging_dir);
-  if (!names) return invalid_artifacts("read artifacts directory " + names.error());
+  auto names = art::list_dir(staging.fd, "read artifacts directory " + staging_dir);
+  if (!names) return invalid_artifacts(names.error());
   if (names->empty()) return refs;
-  auto stats = check_entries(staging_dir, *names, limits);
+  auto stats = check_entries(staging.fd, staging_dir, *names, limits);
   if (!stats) return krt::unexpected(std::move(stats).error());
 
   const std::string dest_dir = art::run_dir_of(store, ns, uid);
@@ -606,10 +703,9 @@ krt::result<std::vector<api::artifact_ref>, artifact_error> collect_into_store(
   std::uint64_t total = 0;
   for (std::size_t i = 0; i < names->size(); ++i) {
     const std::string& n = (*names)[i];
-    const std::string src = staging_dir + "/" + n;
     const bool is_dir = S_ISDIR((*stats)[i].st_mode);
     const std::uint64_t room = std::min(limits.max_artifact_bytes, limits.max_total_bytes - total);
-    auto one = store_one(src, dest_dir + "/" + n, n, (*stats)[i], room, limits);
+    auto one = store_one(staging.fd, dest_dir + "/" + n, n, (*stats)[i], room, limits);
     if (!one) return krt::unexpected(std::move(one).error());
     total += one->size;
     api::artifact_ref ref;
@@ -620,7 +716,7 @@ krt::result<std::vector<api::artifact_ref>, artifact_error> collect_into_store(
     ref.fs_volume_claim = store.volume_claim;
     ref.size_bytes = static_cast<std::int64_t>(one->size);
     ref.digest = std::move(one->digest);
-    ref.content_type = is_dir ? "application/gzip" : art::content_type_of(src, n);
+    ref.content_type = std::move(one->content_type);
     ref.created_at = wall_now();
     refs.push_back(std::move(ref));
   }
@@ -633,8 +729,9 @@ krt::result<std::vector<api::artifact_ref>, artifact_error> collect_artifacts(co
                                                                               const filesystem_store& store,
                                                                               std::string_view ns,
                                                                               std::string_view uid,
-                                                                              const artifact_limits& limits) {
-  auto refs = collect_into_store(staging_dir, store, ns, uid, limits);
+                                                                              const artifact_limits& limits,
+                                                                              const std::string& trusted_root) {
+  auto refs = collect_into_store(staging_dir, trusted_root, store, ns, uid, limits);
   if (!refs) delete_run_artifacts(store, ns, uid);  // nothing half-stored survives a failure
   return refs;
 }

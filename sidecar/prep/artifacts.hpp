@@ -37,9 +37,15 @@ struct artifact_error {
 // type "file", directories as a deterministic tar.gz of type "directory". On
 // any failure everything stored for the Run is deleted. A missing staging
 // directory yields no artifacts.
+//
+// Run code owns staging_dir: no symbolic link is followed anywhere below
+// `trusted_root` (runtimed's workspace directory; with an empty root, only
+// staging_dir's last component is checked), and every entry is read through
+// descriptors opened relative to its directory, so swapping a component for
+// a link mid-collection cannot make runtimed read outside it.
 krt::result<std::vector<api::artifact_ref>, artifact_error> collect_artifacts(
     const std::string& staging_dir, const filesystem_store& store, std::string_view ns,
-    std::string_view uid, const artifact_limits& limits);
+    std::string_view uid, const artifact_limits& limits, const std::string& trusted_root = {});
 
 void delete_run_artifacts(const filesystem_store& store, std::string_view ns, std::string_view uid);
 

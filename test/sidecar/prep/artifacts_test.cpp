@@ -225,6 +225,38 @@ TEST(Artifacts, SymlinksAndSpecialFilesRejected) {
   }
 }
 
+// Run code owns its workspace directory: a component of the staging path
+// swapped for a link (to runtimed's token, say) must not be followed. The old
+// check looked at the last component only, then read through the path.
+TEST(Artifacts, NoLinkIsFollowedBelowTheWorkspace) {
+  temp_dir d;
+  const std::string workspace = d / "workspace";
+  write_text(d / "secrets/artifacts/token", "runtimed's token");
+  fs::create_directories(workspace);
+  // <workspace>/<uid> replaced by a link to a directory holding "artifacts".
+  fs::create_symlink(d / "secrets", workspace + "/uid-1");
+  filesystem_store store{d / "store", "artifacts-pvc"};
+  artifact_limits limits;
+  const std::string staging = workspace + "/uid-1/artifacts";
+  auto r = collect_artifacts(staging, store, "ns1", "uid-1", limits, workspace);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_FALSE(r.error().transient);
+  EXPECT_NE(r.error().message.find("symbolic link"), std::string::npos) << r.error().message;
+  EXPECT_FALSE(fs::exists(d / "store/namespaces/ns1/runs/uid-1/token"));
+  // The same tree without the link is collected, through a root with a
+  // trailing slash too.
+  fs::remove(workspace + "/uid-1");
+  write_text(staging + "/report.txt", "ok\n");
+  auto ok = collect_artifacts(staging, store, "ns1", "uid-1", limits, workspace + "/");
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  ASSERT_EQ(ok->size(), 1u);
+  EXPECT_EQ((*ok)[0].name, "report.txt");
+  EXPECT_EQ((*ok)[0].content_type, "text/plain; charset=utf-8");
+  // A staging path outside the root is refused.
+  auto outside = collect_artifacts(d / "secrets/artifacts", store, "ns1", "uid-2", limits, workspace);
+  ASSERT_FALSE(outside.has_value());
+}
+
 TEST(Artifacts, EntryCountLimit) {
   fixture f;
   for (int i = 0; i < 32; ++i) write_text(f.staging + "/f" + std::to_string(i), "x");
