@@ -252,6 +252,7 @@ awaitable<krt::result<void, std::string>> api_server::start() {
   auto log = sqlite_log::open((fs::path(opts_.state_dir) / "state.db").string(), opts_.mode, opts_.history_limit);
   if (!log) co_return krt::unexpected(log.error());
   store_ = std::make_unique<object_store>(ex_, std::move(*log), opts_.history_limit, opts_.watcher_queue_limit);
+  store_->set_history_bytes_limit(opts_.history_bytes_limit);
   if (auto r = store_->load(); !r) co_return r;
   store_->on_commit([this](const store_event& ev) { on_commit(ev); });
   refresh_custom_resources();

@@ -33,6 +33,8 @@ struct server_options {
   durability mode = durability::process;
   bool tls = true;  // kubectl sends tokens only over TLS; plain HTTP is for tests
   std::size_t history_limit = 100000;
+  // ... and at most this many bytes of objects (JSON) in that history.
+  std::size_t history_bytes_limit = 64u << 20;
   std::size_t watcher_queue_limit = 20000;
   std::chrono::seconds default_watch_timeout{1800};
   std::chrono::milliseconds bookmark_interval{30000};  // watches that allow bookmarks get one after this much silence

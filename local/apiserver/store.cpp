@@ -83,16 +83,28 @@ krt::result<void, std::string> object_store::load() {
     if (!split_key(rec.key, sk, ns, name)) continue;
     auto obj = parse(rec.data, rec.key);
     if (!obj) continue;
-    history_.push_back({parse_type(rec.type), make_stored(std::move(*obj), sk, rec.rv)});
+    push_history({parse_type(rec.type), make_stored(std::move(*obj), sk, rec.rv), nullptr});
   }
   next_rv_ = committed_rv_ = st->rv;
   compacted_rv_ = st->compacted_rv;
   if (!history_.empty()) compacted_rv_ = std::max(compacted_rv_, history_.front().object->rv - 1);
-  while (history_.size() > history_limit_) {
+  trim_history();
+  return {};
+}
+
+void object_store::push_history(store_event ev) {
+  history_bytes_ += ev.object->json.size();
+  history_.push_back(std::move(ev));
+}
+
+void object_store::trim_history() {
+  // Keep the newest event whatever its size: a watch from the current
+  // resourceVersion needs nothing older.
+  while (history_.size() > 1 && (history_.size() > history_limit_ || history_bytes_ > history_bytes_limit_)) {
     compacted_rv_ = history_.front().object->rv;
+    history_bytes_ -= history_.front().object->json.size();
     history_.pop_front();
   }
-  return {};
 }
 
 void object_store::start() { log_->start(ex_); }
@@ -200,11 +212,8 @@ void object_store::apply_committed_through(std::uint64_t rv) {
     }
     committed_rv_ = pw.rv;
     store_event ev{pw.type, so, std::move(pw.previous)};
-    history_.push_back(ev);
-    while (history_.size() > history_limit_) {
-      compacted_rv_ = history_.front().object->rv;
-      history_.pop_front();
-    }
+    push_history(ev);
+    trim_history();
     deliver(ev);
     for (const auto& l : listeners_) l(ev);
   }

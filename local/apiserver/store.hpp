@@ -100,6 +100,14 @@ class object_store {
 
   std::uint64_t batches() const;
 
+  // The event history is also bounded by the bytes of the objects it holds
+  // (as JSON): a few updates of large objects must not keep gigabytes of
+  // superseded versions. A watch from before the trimmed part gets 410.
+  void set_history_bytes_limit(std::size_t bytes) {
+    history_bytes_limit_ = bytes;
+    trim_history();
+  }
+
  private:
   struct pending_write {
     std::uint64_t rv;
@@ -111,6 +119,8 @@ class object_store {
   static std::string object_key(std::string_view ns, std::string_view name);
   void apply_committed_through(std::uint64_t rv);
   void deliver(const store_event& ev);
+  void push_history(store_event ev);
+  void trim_history();
 
   executor ex_;
   std::unique_ptr<sqlite_log> log_;
@@ -120,6 +130,8 @@ class object_store {
   std::unordered_map<std::string, std::map<std::string, object_ptr, std::less<>>> overlay_;  // null object: deleted
   std::deque<pending_write> pending_;
   std::deque<store_event> history_;
+  std::size_t history_bytes_ = 0;
+  std::size_t history_bytes_limit_ = 64u << 20;
   std::uint64_t next_rv_ = 0;
   std::uint64_t committed_rv_ = 0;
   std::uint64_t compacted_rv_ = 0;
