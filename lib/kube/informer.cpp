@@ -1,5 +1,7 @@
 #include "lib/kube/informer.hpp"
 
+#include <algorithm>
+
 #include "lib/obs/log.hpp"
 
 #include <random>
@@ -8,6 +10,14 @@
 
 namespace krt::kube {
 namespace {
+
+// 504 with cause ResourceVersionTooLarge: the watch asked for a version the
+// server does not have yet, and may never reach.
+bool too_large_resource_version(const error& e) {
+  if (e.http_status != 504) return false;
+  return std::any_of(e.causes.begin(), e.causes.end(),
+                     [](const status_cause& c) { return c.reason == "ResourceVersionTooLarge"; });
+}
 
 std::chrono::milliseconds jittered(std::chrono::milliseconds base) {
   thread_local std::mt19937 gen{std::random_device{}()};
@@ -166,6 +176,14 @@ awaitable<bool> informer_base::watch_once(std::chrono::milliseconds& backoff) {
   if (!body) {
     if (body.error().code == errc::gone) {
       ++stats_.relists_gone;
+      co_return true;
+    }
+    // A resourceVersion the server has not reached (it was restored from an
+    // older state): relist, as client-go's reflector does.
+    if (too_large_resource_version(body.error())) {
+      ++stats_.failures;
+      last_error_ = "watch " + codec_.res->plural + ": " + body.error().describe();
+      co_await sleep_backoff(backoff);
       co_return true;
     }
     if (body.error().code == errc::cancelled) throw boost::system::system_error(asio::error::operation_aborted);

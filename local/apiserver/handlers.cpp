@@ -17,136 +17,9 @@ namespace krt::local {
 
 namespace {
 
-// The real server answers a JSON patch of more than 10000 operations with
-// 413 before applying any (maxJSONPatchOperations in its patch handler).
-std::optional<api_server::outcome> too_many_operations(const bj::value& patch) {
-  const auto* ops = patch.if_array();
-  if (ops == nullptr || ops->size() <= max_json_patch_operations) return std::nullopt;
-  return api_server::outcome{
-      413, status_error(413, "RequestEntityTooLarge",
-                        "The allowed maximum operations in a JSON patch is " + std::to_string(max_json_patch_operations) +
-                            ", got " + std::to_string(ops->size()))};
-}
-
-// Every object written is held to max_object_bytes and max_json_depth
-// (json.hpp), however it was built (a body, a patch, a merge). An object
-// stored before these limits may still shrink: an update that makes it no
-// larger and no deeper is let through, so it can be cleaned up or deleted.
-std::optional<api_server::outcome> out_of_bounds(const resource_info& r, std::string_view name, const bj::object& obj,
-                                                 const bj::object* old = nullptr) {
-  auto e = measure_json(obj, max_json_depth, max_object_bytes);
-  if (e.within) return std::nullopt;
-  if (old != nullptr) {
-    constexpr auto unlimited = static_cast<std::size_t>(-1);
-    auto was = measure_json(*old, max_stored_json_depth, unlimited);
-    auto now = measure_json(obj, max_stored_json_depth, unlimited);
-    if (now.within && now.bytes <= was.bytes && now.depth <= was.depth) return std::nullopt;
-  }
-  if (e.depth > max_json_depth)
-    return invalid(r, name, {{"FieldValueInvalid",
-                              "Invalid value: the object nests deeper than " + std::to_string(max_json_depth) + " levels",
-                              ""}});
-  return api_server::outcome{
-      413, status_error(413, "RequestEntityTooLarge",
-                        "etcdserver: request is too large (the object is larger than " +
-                            std::to_string(max_object_bytes) + " bytes)")};
-}
-
 // Lists and a watch's initial events are written in chunks of about this
 // size, so a response holds one chunk of text at a time.
 constexpr std::size_t stream_chunk_bytes = 256 * 1024;
-
-// ObjectMeta as the real server checks it on every write (ValidateObjectMeta
-// in apimachinery's api/validation): the typed fields must have their types
-// (the real server fails to decode otherwise: 400), label keys and values and
-// annotation keys must be qualified names and valid values, annotations may
-// total at most 256 KiB (TotalAnnotationSizeLimitB), finalizers must be
-// qualified names, and an owner reference needs apiVersion, kind, name and
-// uid, with at most one controller (422). Every reader decodes ObjectMeta;
-// one malformed object used to stop every informer of its type.
-constexpr std::size_t max_annotation_bytes = 256 * 1024;
-
-std::optional<api_server::outcome> invalid_metadata(const resource_info& r, std::string_view name,
-                                                    const bj::object& obj) {
-  const bj::value* mv = obj.if_contains("metadata");
-  if (mv == nullptr || mv->is_null()) return std::nullopt;
-  auto type_error = [&](std::string_view field, std::string_view want) {
-    return api_server::outcome{
-        400, status_error(400, "BadRequest",
-                          r.kind + " in version \"" + r.version + "\" cannot be handled as a " + r.kind +
-                              ": metadata." + std::string(field) + " must be " + std::string(want))};
-  };
-  if (!mv->is_object()) return type_error("", "an object");
-  const bj::object& m = mv->get_object();
-  for (const char* f : {"name", "generateName", "namespace", "uid", "resourceVersion", "creationTimestamp",
-                        "deletionTimestamp", "selfLink"}) {
-    const bj::value* v = m.if_contains(f);
-    if (v != nullptr && !v->is_null() && !v->is_string()) return type_error(f, "a string");
-  }
-  for (const char* f : {"generation", "deletionGracePeriodSeconds"}) {
-    const bj::value* v = m.if_contains(f);
-    if (v != nullptr && !v->is_null() && !v->is_int64() && !v->is_uint64()) return type_error(f, "an integer");
-  }
-  std::vector<field_cause> causes;
-  auto bad = [&](std::string field, std::string_view value, std::string_view why) {
-    causes.push_back({"FieldValueInvalid", "Invalid value: \"" + std::string(value) + "\": " + std::string(why),
-                      "metadata." + field});
-  };
-  for (const char* f : {"labels", "annotations"}) {
-    const bj::value* v = m.if_contains(f);
-    if (v == nullptr || v->is_null()) continue;
-    if (!v->is_object()) return type_error(f, "a map of string keys to string values");
-    std::size_t total = 0;
-    for (const auto& kv : v->get_object()) {
-      if (!kv.value().is_string()) return type_error(std::string(f) + "." + std::string(kv.key()), "a string");
-      std::string_view key = kv.key();
-      if (auto e = label_key_error(key); !e.empty()) bad(f, key, e);
-      if (std::string_view(f) == "labels") {
-        if (auto e = label_value_error(kv.value().get_string()); !e.empty())
-          bad(std::string(f) + "." + std::string(key), kv.value().get_string(), e);
-      } else {
-        total += key.size() + kv.value().get_string().size();
-      }
-    }
-    if (total > max_annotation_bytes)
-      causes.push_back({"FieldValueTooLong",
-                        "Too long: must have at most " + std::to_string(max_annotation_bytes) + " bytes",
-                        "metadata.annotations"});
-  }
-  if (const bj::value* v = m.if_contains("finalizers"); v != nullptr && !v->is_null()) {
-    if (!v->is_array()) return type_error("finalizers", "a list of strings");
-    for (const auto& e : v->get_array()) {
-      if (!e.is_string()) return type_error("finalizers", "a list of strings");
-      if (auto err = label_key_error(e.get_string()); !err.empty()) bad("finalizers", e.get_string(), err);
-    }
-  }
-  if (const bj::value* v = m.if_contains("ownerReferences"); v != nullptr && !v->is_null()) {
-    if (!v->is_array()) return type_error("ownerReferences", "a list of owner references");
-    int controllers = 0;
-    for (std::size_t i = 0; i < v->get_array().size(); ++i) {
-      const auto& e = v->get_array()[i];
-      std::string at = "ownerReferences[" + std::to_string(i) + "]";
-      if (!e.is_object()) return type_error(at, "an owner reference object");
-      const auto& o = e.get_object();
-      for (const char* f : {"apiVersion", "kind", "name", "uid"}) {
-        const bj::value* x = o.if_contains(f);
-        if (x != nullptr && !x->is_null() && !x->is_string()) return type_error(at + "." + f, "a string");
-        if (x == nullptr || !x->is_string() || x->get_string().empty())
-          causes.push_back({"FieldValueRequired", "Required value", "metadata." + at + "." + f});
-      }
-      for (const char* f : {"controller", "blockOwnerDeletion"}) {
-        const bj::value* x = o.if_contains(f);
-        if (x != nullptr && !x->is_null() && !x->is_bool()) return type_error(at + "." + f, "a boolean");
-        if (x != nullptr && x->is_bool() && x->get_bool() && std::string_view(f) == "controller") ++controllers;
-      }
-    }
-    if (controllers > 1)
-      causes.push_back({"FieldValueInvalid", "Invalid value: only one reference can have Controller set to true",
-                        "metadata.ownerReferences"});
-  }
-  if (causes.empty()) return std::nullopt;
-  return invalid(r, name, causes);
-}
 
 std::string media_type(std::string_view content_type) {
   auto semi = content_type.find(';');
@@ -273,6 +146,25 @@ std::string continue_token(std::string_view key) { return base64_encode(key); }
 
 // The pod spec defaults kubectl describe and our node read (a subset of
 // Kubernetes' defaulting).
+// The resourceVersion a list or watch asks for (0 when none). The real
+// server waits a little for a version it has not reached, then answers 504
+// "Too large resource version" (ResourceVersionTooLarge); this server has
+// every committed version at once, so it answers at once.
+krt::result<std::uint64_t, api_server::outcome> requested_rv(const net::http_request& req, std::uint64_t current) {
+  auto v = req.query_param("resourceVersion");
+  if (!v || v->empty()) return std::uint64_t{0};
+  auto n = parse_count(*v);
+  if (!n) return krt::unexpected(bad_request("invalid resourceVersion \"" + *v + "\": must be a non-negative integer"));
+  if (*n > current) {
+    std::string msg = "Too large resource version: " + *v + ", current: " + std::to_string(current);
+    bj::object details{{"causes", bj::array{bj::object{{"reason", "ResourceVersionTooLarge"},
+                                                       {"message", "Too large resource version"}}}},
+                       {"retryAfterSeconds", 1}};
+    return krt::unexpected(api_server::outcome{504, status_error(504, "Timeout", msg, std::move(details))});
+  }
+  return *n;
+}
+
 void default_pod_spec(bj::object& s) {
   auto dflt = [](bj::object& o, std::string_view k, bj::value v) {
     if (!o.contains(k)) o[k] = std::move(v);
@@ -574,6 +466,10 @@ awaitable<void> api_server::serve_list(context& cx) {
     }
     after = *decoded;
   }
+  if (auto asked = requested_rv(cx.req, store_->committed_rv()); !asked) {
+    co_await cx.out.respond(asked.error().code, "application/json", json_text(asked.error().body));
+    co_return;
+  }
   std::string rv = std::to_string(store_->committed_rv());
   std::vector<object_ptr> items;
   std::string next;
@@ -632,19 +528,22 @@ awaitable<void> api_server::serve_watch(context& cx) {
     co_await cx.out.respond(sel.error().code, "application/json", json_text(sel.error().body));
     co_return;
   }
-  std::uint64_t from = 0;
-  if (auto v = cx.req.query_param("resourceVersion"); v && !v->empty()) {
+  auto rv_param = requested_rv(cx.req, store_->committed_rv());
+  if (!rv_param) {
+    co_await cx.out.respond(rv_param.error().code, "application/json", json_text(rv_param.error().body));
+    co_return;
+  }
+  std::uint64_t from = *rv_param;
+  auto timeout = opts_.default_watch_timeout;
+  if (auto v = cx.req.query_param("timeoutSeconds"); v && !v->empty()) {
     auto n = parse_count(*v);
     if (!n) {
-      outcome bad = bad_request("invalid resourceVersion \"" + *v + "\"");
+      outcome bad = bad_request("invalid timeoutSeconds \"" + *v + "\": must be a non-negative integer");
       co_await cx.out.respond(bad.code, "application/json", json_text(bad.body));
       co_return;
     }
-    from = *n;
+    timeout = std::min<std::chrono::seconds>(timeout, std::chrono::seconds(*n));
   }
-  auto timeout = opts_.default_watch_timeout;
-  if (auto v = cx.req.query_param("timeoutSeconds"); v && !v->empty())
-    if (auto n = parse_count(*v)) timeout = std::min<std::chrono::seconds>(timeout, std::chrono::seconds(*n));
   bool bookmarks = flag(cx.req, "allowWatchBookmarks");
   bool table = wants_table(cx.req);
   auto inc = table_include(cx.req);
@@ -764,6 +663,7 @@ awaitable<api_server::outcome> api_server::do_create(context& cx) {
     co_return bad_request("the kind in the data (" + std::string(k->as_string()) + ") does not match the expected kind (" +
                           r.kind + ")");
   if (auto bad = invalid_metadata(r, meta_string(obj, "name"), obj)) co_return std::move(*bad);
+  if (auto bad = invalid_builtin(r, meta_string(obj, "name"), obj)) co_return std::move(*bad);
   obj["apiVersion"] = r.group_version();
   obj["kind"] = r.kind;
   auto& meta = metadata_of(obj);
@@ -953,6 +853,7 @@ awaitable<api_server::outcome> api_server::do_update(context& cx, bool patch) {
   }
   bj::object obj = std::move(next.as_object());
   if (auto bad = invalid_metadata(r, cx.t.name, obj)) co_return std::move(*bad);
+  if (auto bad = invalid_builtin(r, cx.t.name, obj)) co_return std::move(*bad);
   const bj::object& old = current->object;
   if (cx.t.sub == "status") {
     bj::object merged = old;

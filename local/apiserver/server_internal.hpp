@@ -2,6 +2,7 @@
 // Shared between the API server's translation units (server.cpp,
 // handlers.cpp, gc.cpp); not a public header.
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,6 +39,17 @@ api_server::outcome conflict(const resource_info& r, std::string_view name, std:
 api_server::outcome bad_request(std::string_view message);
 
 std::string json_text(const bj::value& v);
+
+// validation.cpp: the error answer for an object or patch that may not be
+// written, or nullopt.
+std::optional<api_server::outcome> too_many_operations(const bj::value& patch);
+// `old`: the stored object an update replaces (one that only shrinks passes).
+std::optional<api_server::outcome> out_of_bounds(const resource_info& r, std::string_view name, const bj::object& obj,
+                                                 const bj::object* old = nullptr);
+std::optional<api_server::outcome> invalid_metadata(const resource_info& r, std::string_view name,
+                                                    const bj::object& obj);
+std::optional<api_server::outcome> invalid_builtin(const resource_info& r, std::string_view name,
+                                                   const bj::object& obj);
 
 // Storage keys the server treats specially.
 inline const std::string namespaces_key = "/namespaces";

@@ -252,6 +252,65 @@ class LargeCollectionsTest(ApiTest):
             self.assertEqual([json.loads(line)["type"] for line in r if line.strip()], [])
 
 
+class RequestParametersTest(ApiTest):
+    """Item 12: a resourceVersion the server has not reached and a malformed
+    timeoutSeconds are errors, as on the real server, not silently served."""
+
+    def test_a_future_resource_version_is_504_too_large(self):
+        code, body = self.request("GET", self.cm_path())
+        self.assertEqual(code, 200, body)
+        future = str(int(body["metadata"]["resourceVersion"]) + 1000)
+        for query in ("?resourceVersion=" + future, "?watch=1&resourceVersion=" + future):
+            got = self.request("GET", self.cm_path() + query)
+            self.assert_status(got, 504, "Timeout", "Too large resource version: " + future)
+            self.assertEqual(got[1]["details"]["causes"][0]["reason"], "ResourceVersionTooLarge")
+        self.assert_status(self.request("GET", self.cm_path() + "?resourceVersion=abc"), 400, "BadRequest",
+                           "invalid resourceVersion")
+
+    def test_a_malformed_timeout_is_400(self):
+        for value in ("abc", "-5", "1.5"):
+            self.assert_status(self.request("GET", self.cm_path() + "?watch=1&timeoutSeconds=" + value), 400,
+                               "BadRequest", "invalid timeoutSeconds")
+
+
+class BuiltinContentsAreValidatedTest(ApiTest):
+    """Item 12: ConfigMap and Secret contents are checked as the real server
+    checks them: nested values do not decode (400), keys and sizes are
+    validated (422)."""
+
+    def secret_path(self, name=""):
+        return "/api/v1/namespaces/%s/secrets%s" % (NS, "/" + name if name else "")
+
+    def create_secret(self, name, **fields):
+        obj = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}}
+        obj.update(fields)
+        return self.request("POST", self.secret_path(), obj)
+
+    def test_wrong_types_are_400(self):
+        self.assert_status(self.create_cm("nested", data={"k": {"x": 1}}), 400, "BadRequest", "data[k]")
+        self.assert_status(self.create_cm("list", data=["a"]), 400, "BadRequest", "data must be a map")
+        self.assert_status(self.create_cm("bin", binaryData={"k": "not base64!"}), 400, "BadRequest", "base64")
+        self.assert_status(self.create_secret("s1", data={"k": "???"}), 400, "BadRequest", "base64")
+        self.assert_status(self.create_secret("s2", stringData={"k": 5}), 400, "BadRequest", "stringData[k]")
+        code, body = self.create_cm("fine", data={"k": "v"})
+        self.assertEqual(code, 201, body)
+        self.assert_status(self.request("PATCH", self.cm_path("fine"), {"data": {"k": {"deep": True}}},
+                                        "application/merge-patch+json"), 400, "BadRequest", "data[k]")
+        self.assertEqual(self.request("GET", self.cm_path("fine"))[1]["data"], {"k": "v"})
+
+    def test_keys_duplicates_and_size_are_422(self):
+        self.assert_status(self.create_cm("badkey", data={"a/b": "x"}), 422, "Invalid", "a valid config key")
+        self.assert_status(self.create_cm("dup", data={"k": "x"}, binaryData={"k": "eA=="}), 422, "Invalid",
+                           "Duplicate value")
+        half = "x" * (600 * 1024)
+        self.assert_status(self.create_cm("huge", data={"a": half, "b": half}), 422, "Invalid",
+                           "must have at most 1048576 bytes")
+        self.assert_status(self.create_secret("dotdot", stringData={"..": "x"}), 422, "Invalid", "'..'")
+        code, body = self.create_secret("ok", data={"k": "eA=="}, stringData={"s": "y"})
+        self.assertEqual(code, 201, body)
+        self.assert_serving()
+
+
 class ObjectMetaIsValidatedTest(ApiTest):
     """Malformed ObjectMeta is refused as the real server refuses it: wrong
     types with 400 (it cannot decode them), bad contents with 422. One such

@@ -76,6 +76,13 @@ void fake_api::break_watches() {
   changed_.notify_all();
 }
 
+void fake_api::rewind(std::int64_t by) {
+  rv_ -= by;
+  history_.clear();
+  compacted_rv_ = std::min(compacted_rv_, rv_);
+  break_watches();
+}
+
 void fake_api::send_gone() {
   ++gone_gen_;
   changed_.notify_all();
@@ -147,6 +154,14 @@ awaitable<void> fake_api::serve_list(net::http_request& req, net::response_write
 awaitable<void> fake_api::serve_watch(net::http_request& req, net::response_writer& w) {
   ++watches;
   std::int64_t from = std::stoll(req.query_param("resourceVersion").value_or("0"));
+  if (from > rv_) {
+    co_await w.respond(504, "application/json",
+                       "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"message\":\"Too large "
+                       "resource version: " + std::to_string(from) + ", current: " + std::to_string(rv_) +
+                           "\",\"reason\":\"Timeout\",\"details\":{\"causes\":[{\"reason\":\"ResourceVersionTooLarge\","
+                           "\"message\":\"Too large resource version\"}],\"retryAfterSeconds\":1},\"code\":504}");
+    co_return;
+  }
   co_await w.start_stream(200, "application/json");
   if (from < compacted_rv_) {
     ++gone_replies;

@@ -38,6 +38,10 @@ class fake_api {
   void break_watches();
   // Sends an ERROR event with a 410 Status to every open watch.
   void send_gone();
+  // Goes back to an older resourceVersion, as a server restored from a
+  // backup would, and drops the open watches: a watch resuming from a newer
+  // version gets 504 ResourceVersionTooLarge, as from the real server.
+  void rewind(std::int64_t by);
   // Sends a BOOKMARK event with the current resourceVersion.
   void bookmark();
 

@@ -215,6 +215,27 @@ TEST(Informer, WatchErrorEventWith410Relists) {
   run_on(ctx, error_event(ctx.get_executor()));
 }
 
+awaitable<void> rewound_server(executor ex) {
+  fixture f(ex);
+  f.api.put("ns", "a", "h");
+  f.api.put("ns", "b", "h");
+  f.tasks.spawn(f.inf->run(), "informer");
+  co_await f.inf->wait_synced();
+  EXPECT_TRUE(co_await wait_for(f.changed, [&] { return f.api.open_watches() == 1; }));
+  auto lists_before = f.api.lists;
+  f.api.rewind(10);  // the informer's resourceVersion is now in the server's future
+  EXPECT_TRUE(co_await wait_for(f.changed, [&] { return f.api.lists > lists_before && f.api.open_watches() == 1; }))
+      << "a 504 ResourceVersionTooLarge must lead to a relist, not a retry loop";
+  f.api.put("ns", "c", "h");
+  EXPECT_TRUE(co_await f.converged());
+  co_await f.shutdown();
+}
+
+TEST(Informer, ResourceVersionTooLargeRelists) {
+  asio::io_context ctx{1};
+  run_on(ctx, rewound_server(ctx.get_executor()));
+}
+
 awaitable<void> broken_stream_resumes(executor ex) {
   fixture f(ex);
   f.api.put("ns", "a", "h");
