@@ -1,5 +1,7 @@
 #include "lib/kube/config.hpp"
 
+#include <boost/asio/ip/address.hpp>
+
 #include <yaml-cpp/yaml.h>
 
 #include <cstdlib>
@@ -69,6 +71,14 @@ krt::result<void, std::string> read_data_or_file(const YAML::Node& n, const std:
     pem = std::move(*content);
   }
   return {};
+}
+
+// localhost, 127.0.0.0/8 or ::1.
+bool loopback_host(const std::string& host) {
+  if (host == "localhost" || host == "::1") return true;
+  boost::system::error_code ec;
+  auto a = boost::asio::ip::make_address(host, ec);
+  return !ec && a.is_loopback();
 }
 
 }  // namespace
@@ -169,6 +179,13 @@ krt::result<rest_config, std::string> parse_kubeconfig(const std::string& yaml_t
           return unexpected("cannot read tokenFile " + cfg.token_file);
       }
     }
+    // Credentials in clear text over the network: refused, as kubectl
+    // refuses a token or password over http. A loopback address stays on
+    // this machine (test servers listen there).
+    bool credentials = !cfg.token.empty() || !cfg.token_file.empty() || !cfg.username.empty();
+    if (!cfg.tls && credentials && !loopback_host(cfg.host))
+      return unexpected("cluster \"" + cluster_name + "\": refusing to send credentials to " + cfg.server +
+                        " over plain http; use an https:// server");
     return cfg;
   } catch (const YAML::Exception& e) {
     return unexpected("kubeconfig " + source + " has an unexpected shape: " + e.msg);

@@ -1,7 +1,9 @@
 // The API server's front half: state directory and PKI, authentication,
 // routing, discovery, OpenAPI, and error shapes. handlers.cpp serves the
 // resources; gc.cpp collects garbage.
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -155,19 +157,42 @@ krt::result<std::string, std::string> read_file(const fs::path& p) {
   return ss.str();
 }
 
+// Replaces `p` with `data` so that a crash or power loss leaves the old file
+// or the new one, never a torn one: the temporary file is created with its
+// final mode (a secret is never readable by others, not even briefly),
+// written, synced, renamed over p, and the directory synced.
 krt::result<void, std::string> write_file(const fs::path& p, std::string_view data, fs::perms perms) {
   fs::path tmp = p;
   tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return krt::unexpected("cannot write " + tmp.string());
-    out << data;
-    if (!out.flush()) return krt::unexpected("cannot write " + tmp.string());
+  auto fail = [&](const fs::path& what) {
+    return krt::unexpected("cannot write " + what.string() + ": " + std::strerror(errno));
+  };
+  ::unlink(tmp.c_str());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                  static_cast<mode_t>(perms));
+  if (fd < 0) return fail(tmp);
+  // The umask may have removed bits the caller asked for.
+  bool ok = ::fchmod(fd, static_cast<mode_t>(perms)) == 0;
+  for (std::size_t off = 0; ok && off < data.size();) {
+    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) off += static_cast<std::size_t>(n);
   }
-  std::error_code ec;
-  fs::permissions(tmp, perms, ec);
-  fs::rename(tmp, p, ec);
-  if (ec) return krt::unexpected("cannot write " + p.string() + ": " + ec.message());
+  ok = ok && ::fsync(fd) == 0;
+  int saved = errno;
+  ::close(fd);
+  errno = saved;
+  if (!ok) return fail(tmp);
+  if (::rename(tmp.c_str(), p.c_str()) != 0) return fail(p);
+  fs::path dir = p.parent_path().empty() ? fs::path(".") : p.parent_path();
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return fail(dir);
+  ok = ::fsync(dfd) == 0;
+  saved = errno;
+  ::close(dfd);
+  errno = saved;
+  if (!ok) return fail(dir);
   return {};
 }
 

@@ -125,6 +125,26 @@ contexts: [{name: c, context: {cluster: k, user: u}}]
   EXPECT_EQ(creds.authorization(), "Basic " + base64_encode("admin:s3cret"));
 }
 
+// Issue #14 item 12: a token or password over plain http to another
+// machine is refused, as kubectl refuses it; loopback stays allowed.
+TEST_F(KubeconfigTest, CredentialsOverPlainHttpOnlyToLoopback) {
+  auto config = [](const std::string& server, const std::string& user) {
+    return "current-context: c\nclusters: [{name: k, cluster: {server: \"" + server +
+           "\"}}]\nusers: [{name: u, user: " + user + "}]\ncontexts: [{name: c, context: {cluster: k, user: u}}]\n";
+  };
+  for (const char* user : {"{token: t}", "{username: a, password: b}"}) {
+    auto remote = parse_kubeconfig(config("http://10.0.0.5:8080", user), "", "", "t");
+    ASSERT_FALSE(remote) << user;
+    EXPECT_NE(remote.error().find("refusing to send credentials"), std::string::npos) << remote.error();
+    EXPECT_NE(remote.error().find("https://"), std::string::npos);
+    for (const char* server : {"http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080",
+                               "https://10.0.0.5:6443"})
+      EXPECT_TRUE(parse_kubeconfig(config(server, user), "", "", "t")) << server << " " << user;
+  }
+  // No credentials: nothing to protect.
+  EXPECT_TRUE(parse_kubeconfig(config("http://10.0.0.5:8080", "{}"), "", "", "t"));
+}
+
 TEST_F(KubeconfigTest, KubeconfigEnvMergesFilesFirstWins) {
   auto a = write("a", R"(current-context: from-a
 clusters: [{name: shared, cluster: {server: "https://a:1"}}]
