@@ -10,6 +10,8 @@
 #      the k8s, bench and podman suites too under ThreadSanitizer+UBSan
 #      (clang), unless --quick; each of these builds compiles at nice 19
 #      while the previous configuration's tests run
+#   4. the libFuzzer targets (scripts/fuzz.sh), 15 s each, beside the
+#      ThreadSanitizer tests, unless --quick
 # The last line is the plain summary "N passed, N failed" (test cases,
 # counted over all configurations); the exit status is non-zero on any failure.
 set -uo pipefail
@@ -20,7 +22,7 @@ for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
     -h|--help)
-      sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
       echo "Options: --quick  skip the sanitizer configurations"
       exit 0 ;;
     *) echo "test.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
@@ -133,9 +135,11 @@ TSAN_SETUP=(--buildtype=debug -Doptimization=1 -Db_sanitize=thread -Dubsan=true 
 # thing CI waits for, so they leave out what adds no thread to race: the
 # manifests (k8s), krt bench's smoke runs (bench) and the podman runtime,
 # which runs on the node's one shard like the process runtime it shares the
-# pod model with.
-ASAN_TESTS=(--no-suite containers)
-TSAN_TESTS=(--no-suite containers --no-suite podman --no-suite k8s --no-suite bench)
+# pod model with. The chaos soak (suite soak) runs once, in the release
+# configuration: its checks are about lost and repeated Runs, which the
+# sanitized builds exercise in e2e-faults already.
+ASAN_TESTS=(--no-suite containers --no-suite soak)
+TSAN_TESTS=(--no-suite containers --no-suite podman --no-suite k8s --no-suite bench --no-suite soak)
 
 # 1. Release: build, images, tests (while the AddressSanitizer build compiles).
 REL="release checks (gcc, -Werror)"
@@ -160,12 +164,30 @@ if [[ $QUICK -eq 0 ]]; then
     total_failed=$((total_failed + 1))
     build_in_background "$TSAN" build-tsan "CXX=ccache clang++" -- "${TSAN_SETUP[@]}"
   fi
-  # 3. ThreadSanitizer tests.
-  if wait "$BG_PID"; then
+  # 3. ThreadSanitizer tests, while the fuzz targets build and run
+  #    (scripts/fuzz.sh: libFuzzer, clang ASan+UBSan, 15 s per target) at
+  #    nice 19 on what the tests leave idle.
+  TSAN_OK=0
+  wait "$BG_PID" && TSAN_OK=1
+  echo "== fuzzing: scripts/fuzz.sh in the background (nice 19) while the tests below run"
+  (renice -n 19 -p "$BASHPID" >/dev/null && FUZZ_SECONDS=${FUZZ_SECONDS:-15} scripts/fuzz.sh) >build-fuzz.log 2>&1 &
+  FUZZ_PID=$!
+  if [[ $TSAN_OK -eq 1 ]]; then
     test_config "$TSAN" build-tsan "${TSAN_ENV[@]}" -- "${TSAN_TESTS[@]}"
   else
     total_failed=$((total_failed + 1))
   fi
+  wait "$FUZZ_PID"
+  fuzz_rc=$?
+  grep -E '^fuzz: ' build-fuzz.log | sed 's/^/== /'
+  read -r fp ff <<<"$(sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' build-fuzz.log)"
+  if [[ -z ${fp:-} ]]; then
+    tail -n 20 build-fuzz.log
+    fp=0 ff=1
+  fi
+  [[ $fuzz_rc -ne 0 && $ff -eq 0 ]] && ff=1
+  total_passed=$((total_passed + fp))
+  total_failed=$((total_failed + ff))
 fi
 
 echo "== total time $(( $(date +%s) - start ))s"

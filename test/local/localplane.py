@@ -45,13 +45,15 @@ class LocalPlane:
         env["HOME"] = self.home
         return env
 
-    def start(self, timeout=30):
+    def start(self, timeout=30, port=0):
+        """Starts `krt local serve` (again, after kill9, on the same state
+        directory: give the old port so clients' kubeconfigs stay valid)."""
         ready = os.path.join(self.state_dir, "apiserver.ready")
         if os.path.exists(ready):
             os.unlink(ready)
         self.log = open(os.path.join(self.state_dir, "apiserver.log"), "ab")
         self.proc = subprocess.Popen(
-            [self.krt, "local", "serve", "--state-dir", self.state_dir, "--port", "0", *self.extra_args],
+            [self.krt, "local", "serve", "--state-dir", self.state_dir, "--port", str(port), *self.extra_args],
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
         deadline = time.time() + timeout
         while time.time() < deadline:
