@@ -111,6 +111,7 @@ awaitable<void> daemon::startup() {
   kube::informer_options io;
   io.namespace_ = opts_.pod_namespace;
   io.field_selector = "status.assignedPod=" + opts_.pod_name;
+  io.metrics = &metrics_;
   informer_ = std::make_unique<kube::informer<api::run>>(kc_, io);
   informer_->on_add([this](const api::run& r) { on_run(r); });
   informer_->on_update([this](const api::run&, const api::run& r) { on_run(r); });
@@ -131,6 +132,26 @@ awaitable<void> daemon::startup() {
     }
     log_.warn("listing executions failed; retrying", {{"error", st.error_message()}});
     if (!co_await sleep_or_stop(500ms)) co_return;
+  }
+  // Scheduled Runs that this pod started before runtimed restarted: their
+  // workspace is here, but the Runtime Server holds no execution of them.
+  std::vector<std::string> unclaimed;
+  for (const auto& r : informer_->list())
+    if (is_ours(*r) && api::phase_of(r->status) == api::phase::scheduled && !held.count(r->metadata.uid))
+      unclaimed.push_back(r->metadata.uid);
+  if (!unclaimed.empty()) {
+    std::function<std::set<std::string>()> find_job = [root = ws_opts_.root, unclaimed] {
+      std::set<std::string> found;
+      std::error_code ec;
+      for (const auto& uid : unclaimed)
+        if (std::filesystem::is_directory(std::filesystem::path(root) / uid, ec)) found.insert(uid);
+      return found;
+    };
+    interrupted_ = co_await blocking<std::set<std::string>>(std::move(find_job));
+    for (const auto& uid : interrupted_)
+      log_.info("a Run was started here before runtimed restarted, without a durable claim: its next start "
+                "counts as a new attempt",
+                {{"run_uid", uid}});
   }
   ready_ = true;
   for (const auto& r : informer_->list()) note_waiting(r);
@@ -300,6 +321,7 @@ void daemon::on_run(const api::run& r) {
 void daemon::on_run_deleted(const api::run& r) {
   drop_waiting(r.metadata.uid);
   claim_first_.erase(r.metadata.uid);
+  interrupted_.erase(r.metadata.uid);
   auto it = active_.find(r.metadata.uid);
   if (it == active_.end()) return;
   it->second->deleted = true;

@@ -176,6 +176,11 @@ class daemon {
   void note_waiting(const std::shared_ptr<const api::run>& r);  // adds, updates or removes
   void drop_waiting(const std::string& uid);
   std::set<std::string> claim_first_;  // UIDs whose pipelined claim was lost (run.cpp)
+  // Scheduled Runs whose workspace was already here at startup, with no
+  // execution on the Runtime Server: a previous runtimed started them with a
+  // pipelined claim that never became durable. Their next start is a new
+  // attempt (run.cpp), so no Run runs more often than its attempts.
+  std::set<std::string> interrupted_;
   int slots_used_ = 0;
   bool ready_ = false;     // informer synced and executions listed
   bool stopping_ = false;

@@ -140,23 +140,22 @@ awaitable<void> daemon::handle_http(net::http_request& req, net::response_writer
     co_await w.respond(200, "text/plain; charset=utf-8", "ok");
     co_return;
   }
-  if (path == "/readyz") {
-    auto why = co_await readiness();
-    if (!why) {
-      co_await w.respond(200, "text/plain; charset=utf-8", "ok");
+  if (path == "/readyz" || path == "/runtimez") {
+    // /runtimez is the Runtime Server's probe (the controller points the
+    // runtime container's liveness and readiness here): its Health answered.
+    const bool ready = path == "/readyz";
+    std::optional<std::string> why;
+    if (ready) {
+      why = co_await readiness();
     } else {
-      co_await w.respond(503, "text/plain; charset=utf-8", "[-]ready failed: " + *why + "\nreadyz check failed\n");
+      why = co_await runtime_health();
     }
-    co_return;
-  }
-  if (path == "/runtimez") {
-    // The Runtime Server's probe (the controller points the runtime
-    // container's liveness and readiness here): its Health RPC answered.
-    auto why = co_await runtime_health();
     if (!why) {
       co_await w.respond(200, "text/plain; charset=utf-8", "ok");
     } else {
-      co_await w.respond(503, "text/plain; charset=utf-8", "[-]runtime server failed: " + *why + "\n");
+      co_await w.respond(503, "text/plain; charset=utf-8",
+                         std::string(ready ? "[-]ready failed: " : "[-]runtime server failed: ") + *why +
+                             (ready ? "\nreadyz check failed\n" : "\n"));
     }
     co_return;
   }
@@ -280,11 +279,20 @@ awaitable<void> daemon::serve_log(std::string uid, net::http_request& req, net::
     if (co_await w.start_stream(200, "text/plain; charset=utf-8")) co_return;
     out_off = files.out_off;
     err_off = files.err_off;
+    // The offsets move only by what was sent: a file removed meanwhile (the
+    // Run finished and was cleaned up) leaves the rest to the kept output.
     if (lr.want_stdout && !co_await copy_log(out_path, out_off, files.out_end, w)) co_return;
     if (lr.want_stderr && !co_await copy_log(err_path, err_off, files.err_end, w)) co_return;
-    out_off = std::max(out_off, files.out_end);
-    err_off = std::max(err_off, files.err_end);
     if (!lr.follow) {
+      const bool short_out = lr.want_stdout && out_off < files.out_end;
+      const bool short_err = lr.want_stderr && err_off < files.err_end;
+      if (short_out || short_err)
+        if (auto f = finished_.get(uid)) {
+          std::string chunk;
+          if (short_out && f->stdout_text.size() > out_off) chunk += f->stdout_text.substr(out_off);
+          if (short_err && f->stderr_text.size() > err_off) chunk += f->stderr_text.substr(err_off);
+          if (!chunk.empty() && co_await w.write(chunk)) co_return;
+        }
       (void)co_await w.finish();
       co_return;
     }

@@ -75,10 +75,26 @@ awaitable<void> daemon::drive(std::shared_ptr<active_run> a, bool recover) {
     // A Run whose claim was lost once is claimed first from then on, so a
     // claim that keeps failing (a rejected write) never repeats executions.
     a->claimed_at = steady::now();
-    bool pipelined = !claim_first_.count(a->uid);
+    const bool interrupted = interrupted_.erase(a->uid) > 0;
+    bool pipelined = !interrupted && !claim_first_.count(a->uid);
     bool claimed = false;
     early_start es;
-    if (pipelined) {
+    if (interrupted) {
+      // An earlier start of this Run on this pod ran with a claim that never
+      // became durable (runtimed restarted in between): count it as a failed
+      // attempt, then go again only if the retry policy allows.
+      claimed = co_await claim(a);
+      if (claimed) {
+        a->ws = workspace_paths(*a->latest, ws_opts_);
+        bool again = co_await fail_or_retry(
+            a, std::string(api::reason::execution_lost),
+            "runtimed restarted after starting this Run and before its claim was recorded; that start counts as an "
+            "attempt",
+            nullptr);
+        if (!again) co_return;
+        es = co_await prepare_and_execute(a);
+      }
+    } else if (pipelined) {
       auto both = co_await (claim(a) && prepare_and_execute(a));
       claimed = std::get<0>(both);
       es = std::move(std::get<1>(both));

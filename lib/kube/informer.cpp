@@ -113,6 +113,12 @@ void informer_base::report(const undecodable_object& u) {
   it->second = u.resource_version;
   ++stats_.undecodable;
   if (reported_.size() > 10000) reported_.clear();  // bounded; at worst a repeat report
+  if (opts_.metrics != nullptr)
+    opts_.metrics
+        ->get_counter("kruntimes_informer_undecodable_objects_total",
+                      "Objects an informer left out because they do not decode (fix or delete them)",
+                      {{"resource", codec_.res->plural}})
+        .inc();
   if (opts_.on_undecodable) {
     opts_.on_undecodable(u);
     return;

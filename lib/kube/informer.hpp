@@ -20,6 +20,7 @@
 #include <unordered_map>
 
 #include "lib/kube/client.hpp"
+#include "lib/obs/metrics.hpp"
 #include "lib/kube/store.hpp"
 #include "lib/kube/watch.hpp"
 #include "lib/reactor/event.hpp"
@@ -43,6 +44,10 @@ struct informer_options {
   // object must not stop a controller from seeing every other. Unset, a
   // warning is logged.
   std::function<void(const undecodable_object&)> on_undecodable;
+  // When set (the registry of the shard the informer runs on), each such
+  // object also counts in kruntimes_informer_undecodable_objects_total
+  // {resource}, so an alert can find what a log line may hide.
+  obs::registry* metrics = nullptr;
 };
 
 struct informer_handlers {

@@ -130,7 +130,7 @@ runtime_controller::runtime_controller(executor ex, kube::client& c, controller_
       client_(c),
       opts_(std::move(o)),
       log_("controller"),
-      runtimes_(c, kube::informer_options{.namespace_ = opts_.namespace_}),
+      runtimes_(c, kube::informer_options{.namespace_ = opts_.namespace_, .metrics = &metrics}),
       queue_(ex, c.get_clock()),
       tasks_(ex, "controller"),
       reconciles_ok_(metrics.get_counter("kruntimes_controller_reconcile_total", "Runtime reconciles by result",
@@ -147,6 +147,7 @@ runtime_controller::runtime_controller(executor ex, kube::client& c, controller_
   for (const auto* res : kinds) {
     kube::informer_options io;
     io.namespace_ = opts_.namespace_;
+    io.metrics = &metrics;
     auto inf = std::make_unique<kube::informer_base>(c, raw_codec(*res), io);
     bool by_owner = res == &resources::deployments || res == &resources::network_policies;
     auto handle = [this, by_owner](const kube::decoded_object& o) {

@@ -16,7 +16,7 @@ run_reconciler::run_reconciler(executor ex, kube::client& c, run_reconciler_opti
       opts_(std::move(o)),
       runtimes_(runtimes),
       log_("controller"),
-      runs_(c, kube::informer_options{.namespace_ = opts_.namespace_}),
+      runs_(c, kube::informer_options{.namespace_ = opts_.namespace_, .metrics = &metrics}),
       queue_(ex, c.get_clock()),
       tasks_(ex, "run-reconciler"),
       deleted_ttl_(metrics.get_counter("kruntimes_controller_runs_deleted_total", "Runs the controller deleted, by reason",

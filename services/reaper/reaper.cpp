@@ -20,10 +20,11 @@ constexpr int max_rounds = 3;
 constexpr auto min_timer = std::chrono::milliseconds{50};
 constexpr std::size_t max_vanished = 4096;
 
-kube::informer_options with_namespace(const std::string& ns, std::string label_selector) {
+kube::informer_options with_namespace(const std::string& ns, std::string label_selector, obs::registry& metrics) {
   kube::informer_options o;
   o.namespace_ = ns;
   o.label_selector = std::move(label_selector);
+  o.metrics = &metrics;
   return o;
 }
 
@@ -39,8 +40,8 @@ reaper::reaper(executor ex, kube::client& c, reaper_options o, obs::registry& me
       opts_(std::move(o)),
       metrics_(metrics),
       log_("reaper"),
-      runs_(c, with_namespace(opts_.namespace_, "")),
-      pods_(c, with_namespace(opts_.namespace_, std::string(api::runtime_label))),
+      runs_(c, with_namespace(opts_.namespace_, "", metrics)),
+      pods_(c, with_namespace(opts_.namespace_, std::string(api::runtime_label), metrics)),
       queue_(ex, c.get_clock()),
       informers_(ex, "reaper-informers"),
       workers_(ex, "reaper-workers"),

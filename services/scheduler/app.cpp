@@ -146,11 +146,14 @@ awaitable<std::optional<std::string>> app::start() {
   shards_started_ = true;
   targets_ = co_await shards_.map([](pool_shard& s) { return address_of(s); });
 
+  // The informers run here, on shard 0, and count into its registry.
   kube::informer_options ro;
   ro.namespace_ = opts_.namespace_;
+  ro.metrics = &metrics_.local();
   runs_ = std::make_unique<kube::informer<api::run>>(*client_, ro);
   kube::informer_options po;
   po.namespace_ = opts_.namespace_;
+  po.metrics = &metrics_.local();
   po.label_selector = std::string(api::runtime_label);
   pods_ = std::make_unique<kube::informer<api::pod_view>>(*client_, po);
 

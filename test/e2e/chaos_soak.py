@@ -28,6 +28,7 @@ import collections
 import json
 import os
 import random
+import shutil
 import signal
 import ssl
 import sys
@@ -40,7 +41,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import e2e_support  # noqa: E402
-from e2e_support import RUNTIME, TERMINAL, binaries  # noqa: E402
+from e2e_support import RUNTIME, TERMINAL, binaries, plane_pids  # noqa: E402
 from localplane import LocalPlane  # noqa: E402
 
 NS = "default"
@@ -100,24 +101,6 @@ class Soak:
             return json.loads(r.read())
 
     # ------------------------------------------------------------ faults
-    def pids(self, binary):
-        port = ("KUBERNETES_SERVICE_PORT=%d" % self.port).encode()
-        out = []
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                with open("/proc/%s/cmdline" % pid, "rb") as f:
-                    argv0 = f.read().split(b"\0")[0]
-                if not argv0.endswith(b"/" + binary.encode()):
-                    continue
-                with open("/proc/%s/environ" % pid, "rb") as f:
-                    if port in f.read().split(b"\0"):
-                        out.append(int(pid))
-            except OSError:
-                continue
-        return out
-
     def kill_one(self, victim):
         if victim == "apiserver":
             with self.lock:
@@ -127,7 +110,9 @@ class Soak:
                 self.restarts += 1
             self.kills[victim] += 1
             return
-        pids = self.pids(victim)
+        # runtimed and the Runtime Server: those of the soak's own pods,
+        # which carry its Runs (the overlay's bash and python Runtimes do not).
+        pids = plane_pids(self.port, victim, "HOSTNAME=runtime-soak-" if victim in POD_PROCESSES else None)
         if not pids:
             return
         try:
@@ -150,9 +135,9 @@ class Soak:
 
     # ------------------------------------------------------------ Runs
     def create(self, name):
-        # 0-0.9 s of work, so several Runs are in flight when a kill lands.
-        script = ('echo "%s $$" >> %s; sleep 0.%d; echo ok=1 >> "$KRUNTIME_OUTPUTS"'
-                  % (name, self.executions, self.rng.randrange(0, 10)))
+        # 0-1.9 s of work, so several Runs are in flight when a kill lands.
+        script = ('echo "%s $$" >> %s; sleep %.1f; echo ok=1 >> "$KRUNTIME_OUTPUTS"'
+                  % (name, self.executions, self.rng.randrange(0, 20) / 10))
         body = {"apiVersion": "kruntimes.io/v1alpha1", "kind": "Run", "metadata": {"name": name},
                 "spec": {"runtime": "soak", "mode": {"task": {"args": [script]}},
                          "retryPolicy": {"maxAttempts": self.args.max_attempts, "backoff": "100ms"}}}
@@ -255,6 +240,7 @@ class Soak:
     def cleanup(self):
         if getattr(self, "plane", None):
             self.plane.cleanup()
+        shutil.rmtree(self.work, ignore_errors=True)
 
 
 def main():

@@ -171,25 +171,8 @@ class PlaneTest(unittest.TestCase):
     def plane_pids(self, binary, pod=None):
         """Pids of this plane's container processes running `binary` (a
         basename), of one pod when `pod` is given."""
-        want = [("KUBERNETES_SERVICE_PORT=" + self.plane.url.rsplit(":", 1)[1]).encode()]
-        if pod is not None:
-            want.append(("HOSTNAME=" + pod).encode())
-        out = []
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                with open("/proc/%s/cmdline" % pid, "rb") as f:
-                    argv0 = f.read().split(b"\0")[0]
-                if not argv0.endswith(b"/" + binary.encode()):
-                    continue
-                with open("/proc/%s/environ" % pid, "rb") as f:
-                    env = f.read().split(b"\0")
-                if all(w in env for w in want):
-                    out.append(int(pid))
-            except OSError:
-                continue
-        return out
+        return plane_pids(int(self.plane.url.rsplit(":", 1)[1]), binary,
+                          None if pod is None else "HOSTNAME=" + pod, exact=True)
 
     def container_pid(self, pod, binary):
         """The pid of the process running `binary` for `pod`, or None."""
@@ -198,6 +181,31 @@ class PlaneTest(unittest.TestCase):
 
     def runtimed_pid(self, pod):
         return self.container_pid(pod, "runtimed")
+
+
+def plane_pids(api_port, binary, env_prefix=None, exact=False):
+    """Pids of the container processes of the plane whose API server listens
+    on `api_port` that run `binary` (a basename); with env_prefix, only those
+    with an environment entry starting with it (e.g. "HOSTNAME=runtime-x-"),
+    or equal to it when exact (e.g. "HOSTNAME=<pod>")."""
+    port = ("KUBERNETES_SERVICE_PORT=%d" % api_port).encode()
+    prefix = None if env_prefix is None else env_prefix.encode()
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                argv0 = f.read().split(b"\0")[0]
+            if not argv0.endswith(b"/" + binary.encode()):
+                continue
+            with open("/proc/%s/environ" % pid, "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        if port in env and (prefix is None or (prefix in env if exact else any(e.startswith(prefix) for e in env))):
+            out.append(int(pid))
+    return out
 
 
 def main():

@@ -107,10 +107,12 @@ awaitable<void> list_then_watch(executor ex) {
 awaitable<void> skips_undecodable_objects(executor ex) {
   fixture f(ex);
   std::vector<std::string> reported;
+  obs::registry metrics;
   informer_options o;
   o.backoff_initial = std::chrono::milliseconds(1);
   o.backoff_max = std::chrono::milliseconds(20);
   o.page_size = 2;
+  o.metrics = &metrics;
   o.on_undecodable = [&](const undecodable_object& u) {
     reported.push_back(u.namespace_ + "/" + u.name + "@" + u.resource_version);
     EXPECT_FALSE(u.error.empty());
@@ -136,6 +138,9 @@ awaitable<void> skips_undecodable_objects(executor ex) {
   EXPECT_TRUE(co_await wait_for(f.changed, [&] { return !f.inf->cache().get("ns/good-1"); }));
   EXPECT_EQ(reported.size(), 3U);
   EXPECT_EQ(f.inf->stats().undecodable, 3U);
+  EXPECT_NE(metrics.render().find("kruntimes_informer_undecodable_objects_total{resource=\"leases\"} 3"),
+            std::string::npos)
+      << metrics.render();
   // A relist reports nothing it already reported.
   f.api.send_gone();
   EXPECT_TRUE(co_await wait_for(f.changed, [&] { return f.inf->stats().relists_gone >= 1; }));
