@@ -97,7 +97,10 @@ class SchedulerTest(unittest.TestCase):
 
     def test_assignment_and_least_loaded_spread(self):
         c, ns = self.c, self.c.namespace("spread")
-        uids = {"pod-b": c.pod(ns, "pod-b"), "pod-a": c.pod(ns, "pod-a")}
+        # pod-a first: if the Run reaches the scheduler before pod-b's status
+        # does (the Run and pod watches are separate streams; a slow build
+        # sees this), pod-a is still the right answer.
+        uids = {"pod-a": c.pod(ns, "pod-a"), "pod-b": c.pod(ns, "pod-b")}
         c.run(ns, "r1")
         st = c.wait_phase(ns, "r1", "Scheduled")
         # Both pods empty: the tie goes to the smallest name.
